@@ -1,0 +1,82 @@
+"""Command-line options generated from :class:`TrainConfig`, and ``--config FILE.yaml``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from raycxr.train._config import format_validation_error, load_yaml
+
+
+def _alpha(value: str) -> str | list[float]:
+    if value == "paper":
+        return value
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'paper' or comma-separated numbers, got {value!r}") from None
+
+
+def _option(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
+    flag = "--" + name.replace("_", "-")
+    annotation = field.annotation
+    args = typing.get_args(annotation)
+    help_text = f"{field.description} (default: {field.default})"
+    kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
+    if annotation is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(annotation) is typing.Literal:
+        kwargs |= {"choices": args, "metavar": "{" + ",".join(map(str, args)) + "}"}
+    elif name == "alpha":
+        kwargs |= {"type": _alpha, "metavar": "paper|A,B,..."}
+    elif annotation in (int, float):
+        kwargs |= {"type": annotation, "metavar": annotation.__name__.upper()}
+    elif Path in args or annotation is Path or isinstance(annotation, types.UnionType):
+        kwargs |= {"metavar": "PATH" if Path in args else "VALUE"}
+    parser.add_argument(flag, **kwargs)
+
+
+def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], skip: Sequence[str] = ()) -> None:
+    """Add ``--config FILE.yaml`` and one ``--option`` per field of ``model``."""
+    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="read settings from a YAML file; options given on the command line win")
+    for name, field in model.model_fields.items():
+        if name not in skip:
+            _option(parser, name, field)
+
+
+def config_from_args(args: argparse.Namespace, model: type[BaseModel], skip: Sequence[str] = ()) -> BaseModel:
+    """Merge ``--config`` with the command-line options and validate.
+
+    Raises:
+        ValueError: A bad file or value; one line per problem, naming the source and field.
+    """
+    values: dict[str, Any] = {}
+    source = "command line"
+    if args.config is not None:
+        values = load_yaml(args.config)
+        source = f"{args.config} / command line"
+    values |= {k: v for k, v in vars(args).items() if k in model.model_fields and k not in skip}
+    try:
+        return model(**values)
+    except ValidationError as error:
+        raise ValueError(format_validation_error(error, source)) from None
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None`` and paths as strings (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value

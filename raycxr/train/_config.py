@@ -1,0 +1,101 @@
+"""The settings of one training run, validated at the edge (CLI, YAML file, or a search)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from raycxr.models import HEADS, MIN_IMAGE_SIZE
+
+
+class TrainConfig(BaseModel):
+    """Every setting of one training run. Defaults follow the paper where it has one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Data
+    data: Path | None = Field(None, description="dataset folder (Kaggle or <Class>/ layout) or CSV (path,label[,group])")
+    out: Path | None = Field(None, description="output directory for metrics.json and best.pt")
+    image_size: int = Field(224, ge=MIN_IMAGE_SIZE, description="images are resized to this square size (≥ 32)")
+    interpolation: Literal["nearest", "bilinear"] = Field("nearest", description="resize filter (the paper: nearest)")
+    normalize: Literal["unit", "imagenet"] = Field("unit", description="'unit' scales to [0,1] (paper); 'imagenet' also standardises")
+    cache_dir: Path | None = Field(None, description="decoded-image cache (default $RAYCXR_CACHE or ~/.cache/raycxr)")
+    skip_bad: bool = Field(False, description="skip unreadable images (recorded in metrics.json) instead of stopping")
+    # Splits
+    split: Literal["stratified", "group", "predefined"] = Field(
+        "stratified", description="'stratified' (paper: fold k tests, 10%% of the rest validates), 'group' (by source), 'predefined' (--folds-dir)"
+    )
+    folds: int = Field(10, ge=2, description="number of folds")
+    fold: int = Field(0, ge=0, description="which fold is the test set (0-based)")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of the non-test images used for validation")
+    holdout_fraction: float = Field(0.0, ge=0, lt=1, description="fraction held out from all folds as a final test set")
+    folds_dir: Path | None = Field(None, description="folder of fold*.csv files ('FILE NAME' column) for split=predefined")
+    # Model
+    weights: str = Field("imagenet", description="'imagenet' (torchvision cache or offline package), 'none' (random), or a .pth path")
+    head: Literal["gmp", "gap", "mlp"] = Field("gmp", description=f"classifier head, one of {HEADS}")
+    freeze_ratio: float = Field(0.5, ge=0, le=1, description="fraction of the 139 backbone layers to freeze")
+    freeze_mode: Literal["prefix", "stochastic"] = Field("prefix", description="freeze the first layers, or random ones")
+    # Loss
+    loss: Literal["attention", "ce", "wcce", "focal", "cb", "alpha"] = Field("attention", description="loss function")
+    beta: float = Field(0.05, description="attention loss: weight of class_im")
+    gamma: float = Field(0.1, description="attention loss: weight of sigma_intra")
+    q: float = Field(0.25, gt=0, description="attention loss: exponent q")
+    n: float = Field(0.001, gt=0, description="attention loss: scale n")
+    stats_samples: int = Field(1000, ge=1, description="attention loss: random pairs per class statistic")
+    stats_size: int = Field(32, ge=4, description="attention loss: images are downsampled to this size for statistics")
+    focal_alpha: float = Field(0.25, gt=0, description="focal loss: alpha")
+    focal_gamma: float = Field(2.0, ge=0, description="focal loss: gamma")
+    cb_beta: float = Field(0.999, ge=0, lt=1, description="class-balanced loss: beta")
+    alpha: list[float] | Literal["paper"] | None = Field(None, description="loss=alpha: class weights, or 'paper' for the paper's")
+    # Optimisation
+    lr: float = Field(1e-4, gt=0, description="Adam learning rate")
+    batch_size: int = Field(8, ge=2, description="batch size per worker")
+    epochs: int = Field(30, ge=1, description="maximum number of epochs")
+    patience: int = Field(5, ge=1, description="early stopping: epochs without a lower validation loss")
+    seed: int = Field(0, description="seed of splits, statistics, initialisation and shuffling")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses a GPU when there is one")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_exist(cls, value: str) -> str:
+        if value not in ("imagenet", "none") and not Path(value).expanduser().is_file():
+            raise ValueError(f"weights file {value} does not exist (or use 'imagenet' / 'none')")
+        return value
+
+    def check(self) -> TrainConfig:
+        """Cross-field checks that need more than one field; returns ``self``."""
+        if self.fold >= self.folds:
+            raise ValueError(f"fold must be below folds ({self.folds}), got {self.fold}.")
+        if self.split == "predefined" and self.folds_dir is None:
+            raise ValueError("split 'predefined' needs folds_dir (a folder of fold*.csv files).")
+        if self.loss == "alpha" and self.alpha is None:
+            raise ValueError("loss 'alpha' needs alpha (a list of class weights, or 'paper').")
+        return self
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per bad field: ``source: field: message (got value)``."""
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(root)"
+        lines.append(f"{source}: {field}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_yaml(path: str | Path) -> dict[str, object]:
+    """A YAML mapping from ``path``, with a clear error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Config file {path} does not exist.")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(content).__name__}.")
+    return content

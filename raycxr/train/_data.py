@@ -1,0 +1,97 @@
+"""From a config to arrays ready to train on: index, decode (cached), split, class statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from raycxr.data import (
+    DatasetIndex,
+    Split,
+    decode_dataset,
+    fold_files_in,
+    holdout_split,
+    index_dataset,
+    predefined_splits,
+    read_fold_files,
+    stratified_folds,
+)
+from raycxr.losses import ClassStats, class_statistics
+from raycxr.train._config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    """Decoded images and their splits; everything a training run reads.
+
+    Attributes:
+        images: ``(N, S, S)`` uint8 images (row-aligned with ``index``).
+        index: The dataset index (undecodable images removed when skipped).
+        splits: One train/val/test split per fold.
+        holdout: Rows held out of every fold (possibly empty).
+        bad: Skipped files and their errors.
+        unassigned: Rows in no predefined fold (not used for training or testing).
+    """
+
+    images: np.ndarray
+    index: DatasetIndex
+    splits: list[Split]
+    holdout: np.ndarray
+    bad: dict[str, str]
+    unassigned: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index.labels
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.index.classes
+
+
+def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.ndarray, np.ndarray]:
+    """``(splits, holdout_rows, unassigned_rows)`` for ``cfg``'s split settings.
+
+    Raises:
+        ValueError: ``split='group'`` on a dataset without groups, or bad fold files.
+    """
+    if cfg.split == "predefined":
+        predefined = read_fold_files(index, fold_files_in(cfg.folds_dir))
+        splits = predefined_splits(index, predefined, cfg.val_fraction, cfg.seed)
+        return splits, np.zeros(0, dtype=np.int64), predefined.unassigned
+    groups = None
+    if cfg.split == "group":
+        if index.groups is None:
+            raise ValueError(
+                "split 'group' needs groups: a CSV 'group' column or Kaggle metadata sheets with a URL column."
+            )
+        groups = index.groups
+    dev, holdout = holdout_split(index.labels, cfg.holdout_fraction, cfg.seed, groups)
+    splits = stratified_folds(index.labels, cfg.folds, cfg.val_fraction, cfg.seed, groups, rows=dev)
+    return splits, holdout, np.zeros(0, dtype=np.int64)
+
+
+def prepare_data(cfg: TrainConfig) -> PreparedData:
+    """Index, decode (through the on-disk cache) and split the dataset of ``cfg``.
+
+    All checks of the data happen here, before any training starts.
+
+    Raises:
+        ValueError: Anything wrong with the data or splits (message names the path/value).
+    """
+    if cfg.data is None:
+        raise ValueError("No dataset given (--data PATH).")
+    cfg.check()
+    index = index_dataset(cfg.data)
+    make_splits(index, cfg)  # cheap: fails on bad fold files before the costly decode
+    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad)
+    splits, holdout, unassigned = make_splits(decoded.index, cfg)  # skipped files are gone
+    return PreparedData(decoded.images, decoded.index, splits, holdout, decoded.bad, unassigned)
+
+
+def split_statistics(data: PreparedData, split: Split, cfg: TrainConfig) -> ClassStats:
+    """Attention-loss class statistics of a split's training rows (seeded by ``cfg.seed``)."""
+    return class_statistics(
+        data.images, data.labels, len(data.classes), split.train, cfg.stats_samples, cfg.stats_size, cfg.seed
+    )

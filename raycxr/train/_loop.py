@@ -1,0 +1,247 @@
+"""The training loop: ``train_one_epoch``, ``evaluate`` and ``fit`` (early stopping, restore).
+
+``fit`` is a plain function of a config and arrays. Run as it is it trains on one
+process; inside a Ray Train worker (or any initialised ``torch.distributed`` group) it
+wraps the model in DistributedDataParallel and shards every epoch with a
+``DistributedSampler``, so the same code serves the single-process CLI and each trial of
+a search.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import BatchSampler, DistributedSampler, SequentialSampler
+
+from raycxr.data import Split
+from raycxr.losses import ClassStats, build_loss
+from raycxr.models import FreezeNet, build_model
+from raycxr.train._config import TrainConfig
+from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
+
+EpochCallback = Callable[[dict[str, float], FreezeNet, bool], None]
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What a training run produced.
+
+    Attributes:
+        model: The model with the best epoch's weights restored.
+        history: One dict of scalars per epoch (``train_loss``, ``val_loss``, ``val_*``).
+        best_epoch: The epoch (1-based) whose weights were restored.
+        val, test, holdout: Full metrics of the restored model (``holdout`` is ``None``
+            without a holdout set).
+        loss_info: The loss and its class weights (α, α¹ and the class statistics).
+        parameters: Trainable and frozen parameter counts.
+        seconds: Wall time of training.
+    """
+
+    model: FreezeNet
+    history: list[dict[str, float]]
+    best_epoch: int
+    val: dict[str, Any]
+    test: dict[str, Any]
+    holdout: dict[str, Any] | None
+    loss_info: dict[str, Any]
+    parameters: dict[str, int]
+    seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+def _world() -> tuple[int, int]:
+    """``(rank, world_size)`` of the current process group, ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → the local GPU when there is one (per Ray worker: its assigned GPU)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but no GPU is visible to this process.")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist.is_available() and dist.is_initialized():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(name)
+
+
+def _batches(rows: np.ndarray, batch_size: int, sampler: Any) -> Iterator[np.ndarray]:
+    for positions in BatchSampler(sampler, batch_size, drop_last=False):
+        yield rows[positions]
+
+
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    epoch: int,
+    seed: int = 0,
+) -> float:
+    """One pass over ``rows`` (this process's shard of them), shuffled by (seed, epoch).
+
+    Returns:
+        The mean training loss over this process's batches.
+    """
+    model.train()
+    rank, world = _world()
+    sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    total, count = 0.0, 0
+    for batch in _batches(rows, batch_size, sampler):
+        if len(batch) < 2:  # BatchNorm cannot train on a single image
+            continue
+        x = torch.from_numpy(images[batch]).to(device, non_blocking=True)
+        y = torch.from_numpy(labels[batch]).to(device, non_blocking=True)
+        loss = criterion(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+        count += 1
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    criterion: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[float, np.ndarray]:
+    """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows``."""
+    model.eval()
+    losses, probas = [], []
+    for batch in _batches(rows, batch_size, SequentialSampler(rows)):
+        x = torch.from_numpy(images[batch]).to(device, non_blocking=True)
+        y = torch.from_numpy(labels[batch]).to(device, non_blocking=True)
+        logits = model(x).float()
+        losses.append(criterion(logits, y).item() * len(batch))
+        probas.append(torch.softmax(logits, dim=1).cpu().numpy())
+    return sum(losses) / max(len(rows), 1), np.concatenate(probas)
+
+
+def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The scalar metrics of a metrics dict, keys prefixed (``val_f1_macro``…)."""
+    return {f"{prefix}_{k}": float(metrics[k]) for k in ("loss", *SCALAR_METRICS) if k in metrics}
+
+
+def _metrics(
+    model: nn.Module, criterion: nn.Module, images: np.ndarray, labels: np.ndarray,
+    rows: np.ndarray, batch_size: int, device: torch.device, classes: tuple[str, ...],
+) -> dict[str, Any]:
+    loss, proba = evaluate(model, criterion, images, labels, rows, batch_size, device)
+    return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
+
+
+def fit(
+    cfg: TrainConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    split: Split,
+    stats: ClassStats | None = None,
+    holdout: np.ndarray | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train a Mobile Freeze-Net on ``split.train``, early-stopped on ``split.val``.
+
+    Adam at ``cfg.lr``; after every epoch the validation loss decides early stopping
+    (``cfg.patience`` epochs without improvement) and the best epoch's weights are
+    restored at the end, then evaluated on validation, test and holdout rows.
+
+    Args:
+        cfg: The run's settings.
+        images: ``(N, S, S)`` uint8 images of the whole dataset.
+        labels: ``(N,)`` labels.
+        classes: Class names in label order.
+        split: Rows of train, validation and test.
+        stats: Class statistics of ``split.train``, needed by the attention loss.
+        holdout: Rows of a held-out test set, evaluated at the end.
+        on_epoch: Called after every epoch with the epoch's scalars, the model (best
+            weights not yet restored) and whether this epoch is the best so far.
+
+    Raises:
+        FloatingPointError: The training loss became NaN or infinite.
+    """
+    start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    counts = np.bincount(labels[split.train], minlength=len(classes))
+    criterion, loss_info = build_loss(
+        cfg.loss, counts.tolist(), classes, stats, beta=cfg.beta, gamma=cfg.gamma, q=cfg.q, n=cfg.n,
+        focal_alpha=cfg.focal_alpha, focal_gamma=cfg.focal_gamma, cb_beta=cfg.cb_beta, alpha=cfg.alpha,
+    )
+    criterion = criterion.to(device)
+    model = build_model(
+        len(classes), cfg.weights, cfg.freeze_ratio, cfg.freeze_mode, cfg.head, cfg.normalize, cfg.seed
+    ).to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("Nothing to train: every parameter is frozen.")
+    _, world = _world()
+    net: nn.Module = model
+    if world > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
+    eval_batch = max(64, cfg.batch_size)
+
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    for epoch in range(1, cfg.epochs + 1):
+        train_loss = train_one_epoch(
+            net, criterion, optimizer, images, labels, split.train, cfg.batch_size, device, epoch, cfg.seed
+        )
+        if not np.isfinite(train_loss):
+            raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
+        val = _metrics(model, criterion, images, labels, split.val, eval_batch, device, classes)
+        row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
+        history.append(row)
+        is_best = val["loss"] < best_loss
+        if is_best:
+            best_loss, best_epoch, best_state = val["loss"], epoch, copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(row, model, is_best)
+        if epoch - best_epoch >= cfg.patience:
+            break
+
+    model.load_state_dict(best_state)
+    evaluate_on = {"val": split.val, "test": split.test}
+    if holdout is not None and len(holdout):
+        evaluate_on["holdout"] = holdout
+    results = {
+        name: _metrics(model, criterion, images, labels, rows, eval_batch, device, classes)
+        for name, rows in evaluate_on.items()
+    }
+    return FitResult(
+        model=model,
+        history=history,
+        best_epoch=best_epoch,
+        val=results["val"],
+        test=results["test"],
+        holdout=results.get("holdout"),
+        loss_info=loss_info,
+        parameters=model.parameter_counts(),
+        seconds=time.perf_counter() - start,
+    )
