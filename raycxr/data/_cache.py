@@ -22,9 +22,7 @@ class BadImagesError(ValueError):
     def __init__(self, bad: dict[str, str]) -> None:
         self.bad = bad
         listing = "\n".join(f"  {path}: {error}" for path, error in bad.items())
-        super().__init__(
-            f"{len(bad)} image(s) could not be read (use --skip-bad to skip them):\n{listing}"
-        )
+        super().__init__(f"{len(bad)} image(s) could not be read (use --skip-bad to skip them):\n{listing}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +65,7 @@ def cache_key(index: DatasetIndex, size: int, interpolation: Interpolation) -> s
     return digest.hexdigest()[:32]
 
 
-def _decode_all(
-    index: DatasetIndex, size: int, interpolation: Interpolation
-) -> tuple[np.ndarray, dict[str, str]]:
+def _decode_all(index: DatasetIndex, size: int, interpolation: Interpolation) -> tuple[np.ndarray, dict[str, str]]:
     images = np.zeros((len(index), size, size), dtype=np.uint8)
     bad: dict[str, str] = {}
 

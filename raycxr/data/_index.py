@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ class DatasetIndex:
         """Number of images of each class, in class order."""
         return np.bincount(self.labels, minlength=len(self.classes))
 
-    @property
+    @functools.cached_property
     def stems(self) -> tuple[str, ...]:
         """File names without suffix (how the paper's fold files name images)."""
         return tuple(p.stem for p in self.paths)
@@ -60,9 +61,7 @@ class DatasetIndex:
 
 def _check_classes(classes: list[str], counts: dict[str, int], source: Path) -> None:
     if len(classes) < 2:
-        raise ValueError(
-            f"{source}: found {len(classes)} class(es) {classes}; at least two are needed."
-        )
+        raise ValueError(f"{source}: found {len(classes)} class(es) {classes}; at least two are needed.")
     empty = [c for c in classes if counts.get(c, 0) == 0]
     if empty:
         raise ValueError(f"{source}: class(es) {empty} have no images.")
@@ -75,11 +74,7 @@ def _read_kaggle_groups(class_dir: Path, stems: list[str]) -> list[str] | None:
     columns ``FILE NAME`` and ``URL``; the URL is the image's source and the only grouping
     the dataset offers.
     """
-    candidates = [
-        p
-        for p in class_dir.parent.glob(f"{class_dir.name}.metadata.*")
-        if p.suffix in {".xlsx", ".csv"}
-    ]
+    candidates = [p for p in class_dir.parent.glob(f"{class_dir.name}.metadata.*") if p.suffix in {".xlsx", ".csv"}]
     if not candidates:
         return None
     sheet = candidates[0]
@@ -113,9 +108,7 @@ def index_folder(root: str | Path) -> DatasetIndex:
     counts: dict[str, int] = {}
     for label, class_dir in enumerate(class_dirs):
         image_dir = class_dir / "images" if (class_dir / "images").is_dir() else class_dir
-        files = sorted(
-            p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = sorted(p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         counts[class_dir.name] = len(files)
         paths += files
         labels += [label] * len(files)
@@ -152,16 +145,12 @@ def index_csv(csv_path: str | Path, classes: list[str] | None = None) -> Dataset
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     missing = {"path", "label"} - set(table.columns)
     if missing:
-        raise ValueError(
-            f"{csv_path}: missing column(s) {sorted(missing)}; expected 'path,label[,group]'."
-        )
+        raise ValueError(f"{csv_path}: missing column(s) {sorted(missing)}; expected 'path,label[,group]'.")
     names = sorted(set(table["label"])) if classes is None else list(classes)
     unknown = sorted(set(table["label"]) - set(names))
     if unknown:
         first = table.index[table["label"] == unknown[0]][0] + 2  # header is line 1
-        raise ValueError(
-            f"{csv_path}, line {first}: label {unknown[0]!r} is not one of the classes {names}."
-        )
+        raise ValueError(f"{csv_path}, line {first}: label {unknown[0]!r} is not one of the classes {names}.")
     _check_classes(names, table["label"].value_counts().to_dict(), csv_path)
     paths = tuple((csv_path.parent / p).resolve() for p in table["path"])
     lookup = {name: i for i, name in enumerate(names)}

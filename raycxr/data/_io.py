@@ -57,10 +57,7 @@ def read_image(path: str | Path, size: int, interpolation: Interpolation = "near
             these per file).
     """
     path = Path(path)
-    if path.suffix.lower() in (".dcm", ".dicom"):
-        gray = _read_dicom(path)
-    else:
-        gray = _read_raster(path)
+    gray = _read_dicom(path) if path.suffix.lower() in (".dcm", ".dicom") else _read_raster(path)
     if gray.shape != (size, size):
         resized = Image.fromarray(gray).resize((size, size), _PIL_RESAMPLE[interpolation])
         gray = np.asarray(resized)

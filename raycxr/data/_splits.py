@@ -141,15 +141,11 @@ def read_fold_files(index: DatasetIndex, files: Sequence[str | Path]) -> Predefi
         unknown = sorted(set(names) - set(row_of))
         if unknown:
             shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-            raise ValueError(
-                f"{file}: {len(unknown)} file name(s) are not in the dataset: {shown}"
-            )
+            raise ValueError(f"{file}: {len(unknown)} file name(s) are not in the dataset: {shown}")
         rows = np.array(sorted(row_of[name] for name in names), dtype=np.int64)
         for row in rows:
             if row in owner:
-                raise ValueError(
-                    f"{file}: image {index.paths[row].name} is already in fold {owner[row]}."
-                )
+                raise ValueError(f"{file}: image {index.paths[row].name} is already in fold {owner[row]}.")
             owner[int(row)] = file
         test_sets.append(rows)
     unassigned = np.array(sorted(set(range(len(index))) - set(owner)), dtype=np.int64)

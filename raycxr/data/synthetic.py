@@ -40,12 +40,16 @@ from scipy.ndimage import gaussian_filter
 CLASSES = ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")
 REAL_COUNTS = (3616, 6012, 10192, 1345)
 _SOURCES = {
-    "COVID": ("https://sirm.org/category/senza-categoria/covid-19/",
-              "https://github.com/ieee8023/covid-chestxray-dataset",
-              "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/"),
+    "COVID": (
+        "https://sirm.org/category/senza-categoria/covid-19/",
+        "https://github.com/ieee8023/covid-chestxray-dataset",
+        "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
+    ),
     "Lung_Opacity": ("https://www.kaggle.com/c/rsna-pneumonia-detection-challenge/data",),
-    "Normal": ("https://www.kaggle.com/c/rsna-pneumonia-detection-challenge/data",
-               "https://www.kaggle.com/paultimothymooney/chest-xray-pneumonia"),
+    "Normal": (
+        "https://www.kaggle.com/c/rsna-pneumonia-detection-challenge/data",
+        "https://www.kaggle.com/paultimothymooney/chest-xray-pneumonia",
+    ),
     "Viral Pneumonia": ("https://www.kaggle.com/paultimothymooney/chest-xray-pneumonia",),
 }
 
@@ -154,9 +158,7 @@ def _write_one(job: tuple[str, int, int, int, int, str]) -> str:
     return _SOURCES[kind][source]
 
 
-def generate(
-    out: str | Path, n: int = 2000, size: int = 299, seed: int = 0, workers: int | None = None
-) -> Path:
+def generate(out: str | Path, n: int = 2000, size: int = 299, seed: int = 0, workers: int | None = None) -> Path:
     """Write ``n`` phantoms in the Kaggle layout under ``out``; returns ``out``.
 
     Raises:
@@ -176,8 +178,13 @@ def generate(
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         sources = list(pool.map(_write_one, jobs, chunksize=32))
     table = pd.DataFrame(
-        {"kind": [j[0] for j in jobs], "FILE NAME": [Path(j[5]).stem for j in jobs],
-         "FORMAT": "PNG", "SIZE": f"{size}*{size}", "URL": sources}
+        {
+            "kind": [j[0] for j in jobs],
+            "FILE NAME": [Path(j[5]).stem for j in jobs],
+            "FORMAT": "PNG",
+            "SIZE": f"{size}*{size}",
+            "URL": sources,
+        }
     )
     for kind, rows in table.groupby("kind"):
         rows.drop(columns="kind").to_excel(out / f"{kind}.metadata.xlsx", index=False)

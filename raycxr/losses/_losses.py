@@ -79,10 +79,7 @@ def attention_alpha(
     if q <= 0 or n <= 0:
         raise ValueError(f"attention loss needs q > 0 and n > 0, got q={q}, n={n}.")
     names = list(classes) if classes is not None else [str(c) for c in range(len(stats.r_inter))]
-    alpha1 = [
-        r - beta * im - gamma * s
-        for r, im, s in zip(stats.r_inter, stats.class_im, stats.sigma_intra)
-    ]
+    alpha1 = [r - beta * im - gamma * s for r, im, s in zip(stats.r_inter, stats.class_im, stats.sigma_intra)]
     for c, a1 in enumerate(alpha1):
         if not 0.0 <= a1 < 1.0:
             raise ValueError(
@@ -115,9 +112,7 @@ def paper_alpha(classes: Sequence[str]) -> list[float]:
         ValueError: ``classes`` are not the four Kaggle class names.
     """
     if sorted(classes) != sorted(PAPER_ALPHA):
-        raise ValueError(
-            f"alpha preset 'paper' needs the classes {sorted(PAPER_ALPHA)}, got {list(classes)}."
-        )
+        raise ValueError(f"alpha preset 'paper' needs the classes {sorted(PAPER_ALPHA)}, got {list(classes)}.")
     return [PAPER_ALPHA[c] for c in classes]
 
 
@@ -157,7 +152,11 @@ def build_loss(
         weights = class_balanced_weights(class_counts, cb_beta)
         return WeightedCrossEntropy(weights), {"loss": name, "class_weights": weights, "cb_beta": cb_beta}
     if name == "focal":
-        return FocalLoss(focal_alpha, focal_gamma), {"loss": name, "focal_alpha": focal_alpha, "focal_gamma": focal_gamma}
+        return FocalLoss(focal_alpha, focal_gamma), {
+            "loss": name,
+            "focal_alpha": focal_alpha,
+            "focal_gamma": focal_gamma,
+        }
     if name == "alpha":
         if alpha is None:
             raise ValueError("loss 'alpha' needs alpha: a list of class weights or 'paper'.")
@@ -169,7 +168,15 @@ def build_loss(
         if stats is None:
             raise ValueError("loss 'attention' needs class statistics.")
         weights, alpha1 = attention_alpha(stats, beta, gamma, q, n, classes)
-        info = {"loss": name, "class_weights": weights, "alpha1": alpha1,
-                "beta": beta, "gamma": gamma, "q": q, "n": n, "class_stats": stats.to_dict()}
+        info = {
+            "loss": name,
+            "class_weights": weights,
+            "alpha1": alpha1,
+            "beta": beta,
+            "gamma": gamma,
+            "q": q,
+            "n": n,
+            "class_stats": stats.to_dict(),
+        }
         return WeightedCrossEntropy(weights), info
     raise ValueError(f"loss must be one of {LOSSES}, got {name!r}.")

@@ -90,9 +90,7 @@ def class_statistics(
     for c in range(num_classes):
         sigma.append(1.0 - _mean_r(per_class[c], per_class[c], samples, gen, same=True))
         between = {
-            o: _mean_r(per_class[c], per_class[o], samples, gen, same=False)
-            for o in range(num_classes)
-            if o != c
+            o: _mean_r(per_class[c], per_class[o], samples, gen, same=False) for o in range(num_classes) if o != c
         }
         best = max(between, key=between.get)
         r_inter.append(between[best])

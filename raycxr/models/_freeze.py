@@ -10,6 +10,7 @@ from torch import nn
 
 FreezeMode = Literal["prefix", "stochastic"]
 LEAF_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU6)
+MOBILENET_V2_LEAF_LAYERS = 139  #: len(leaf_layers(mobilenet_v2().features))
 
 
 def leaf_layers(features: nn.Module) -> list[nn.Module]:
@@ -21,9 +22,7 @@ def leaf_layers(features: nn.Module) -> list[nn.Module]:
     return [m for m in features.modules() if isinstance(m, LEAF_TYPES)]
 
 
-def choose_frozen(
-    n_layers: int, ratio: float, mode: FreezeMode = "prefix", seed: int = 0
-) -> list[int]:
+def choose_frozen(n_layers: int, ratio: float, mode: FreezeMode = "prefix", seed: int = 0) -> list[int]:
     """Positions of the ⌊ratio · n_layers⌋ layers to freeze.
 
     Raises:

@@ -10,6 +10,7 @@ import torchvision
 from torch import nn
 
 from raycxr.models._freeze import (
+    MOBILENET_V2_LEAF_LAYERS,
     FreezeMode,
     choose_frozen,
     freeze,
@@ -138,15 +139,17 @@ def build_model(
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
-    mobilenet = torchvision.models.mobilenet_v2()
+    frozen = choose_frozen(MOBILENET_V2_LEAF_LAYERS, freeze_ratio, freeze_mode, seed)  # validates before any work
+    state = None
     if str(weights) != "none":
-        path = find_imagenet_weights(None if str(weights) == "imagenet" else weights)
-        mobilenet.load_state_dict(load_state_dict(path))
-    layers = leaf_layers(mobilenet.features)
-    frozen = choose_frozen(len(layers), freeze_ratio, freeze_mode, seed)
-    with torch.random.fork_rng(devices=[]):
+        state = load_state_dict(find_imagenet_weights(None if str(weights) == "imagenet" else weights))
+    with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
         torch.manual_seed(seed)
+        mobilenet = torchvision.models.mobilenet_v2()
         model = FreezeNet(num_classes, head, normalize, backbone=mobilenet)
+    if state is not None:
+        mobilenet.load_state_dict(state)
+    layers = leaf_layers(mobilenet.features)
     freeze(layers, frozen)
     model.frozen_layers = frozen
     return model

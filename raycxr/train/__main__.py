@@ -27,8 +27,12 @@ def run(cfg: TrainConfig) -> dict[str, object]:
     stats = split_statistics(data, split, cfg) if cfg.loss == "attention" else None
 
     def save(state: dict[str, torch.Tensor], epoch: int) -> None:
-        checkpoint = {"model": state, "classes": list(data.classes), "epoch": epoch,
-                      "config": cfg.model_dump(mode="json")}
+        checkpoint = {
+            "model": state,
+            "classes": list(data.classes),
+            "epoch": epoch,
+            "config": cfg.model_dump(mode="json"),
+        }
         torch.save(checkpoint, out / "best.pt")
 
     def on_epoch(row: dict[str, float], model: torch.nn.Module, is_best: bool) -> None:
@@ -42,8 +46,13 @@ def run(cfg: TrainConfig) -> dict[str, object]:
         "config": cfg.model_dump(mode="json"),
         "classes": list(data.classes),
         "class_counts": data.index.class_counts.tolist(),
-        "split_sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test),
-                        "holdout": len(data.holdout), "unassigned": len(data.unassigned)},
+        "split_sizes": {
+            "train": len(split.train),
+            "val": len(split.val),
+            "test": len(split.test),
+            "holdout": len(data.holdout),
+            "unassigned": len(data.unassigned),
+        },
         "loss": result.loss_info,
         "parameters": result.parameters,
         "epochs_run": result.epochs_run,

@@ -45,7 +45,12 @@ def _option(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
 
 def add_config_options(parser: argparse.ArgumentParser, model: type[BaseModel], skip: Sequence[str] = ()) -> None:
     """Add ``--config FILE.yaml`` and one ``--option`` per field of ``model``."""
-    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="read settings from a YAML file; options given on the command line win")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.yaml",
+        help="read settings from a YAML file; options given on the command line win",
+    )
     for name, field in model.model_fields.items():
         if name not in skip:
             _option(parser, name, field)

@@ -17,27 +17,39 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Data
-    data: Path | None = Field(None, description="dataset folder (Kaggle or <Class>/ layout) or CSV (path,label[,group])")
+    data: Path | None = Field(
+        None, description="dataset folder (Kaggle or <Class>/ layout) or CSV (path,label[,group])"
+    )
     out: Path | None = Field(None, description="output directory for metrics.json and best.pt")
     image_size: int = Field(224, ge=MIN_IMAGE_SIZE, description="images are resized to this square size (≥ 32)")
     interpolation: Literal["nearest", "bilinear"] = Field("nearest", description="resize filter (the paper: nearest)")
-    normalize: Literal["unit", "imagenet"] = Field("unit", description="'unit' scales to [0,1] (paper); 'imagenet' also standardises")
+    normalize: Literal["unit", "imagenet"] = Field(
+        "unit", description="'unit' scales to [0,1] (paper); 'imagenet' also standardises"
+    )
     cache_dir: Path | None = Field(None, description="decoded-image cache (default $RAYCXR_CACHE or ~/.cache/raycxr)")
     skip_bad: bool = Field(False, description="skip unreadable images (recorded in metrics.json) instead of stopping")
     # Splits
     split: Literal["stratified", "group", "predefined"] = Field(
-        "stratified", description="'stratified' (paper: fold k tests, 10%% of the rest validates), 'group' (by source), 'predefined' (--folds-dir)"
+        "stratified",
+        description="'stratified' (paper: fold k tests, 10% of the rest validates), "
+        "'group' (by source), 'predefined' (--folds-dir)",
     )
     folds: int = Field(10, ge=2, description="number of folds")
     fold: int = Field(0, ge=0, description="which fold is the test set (0-based)")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of the non-test images used for validation")
     holdout_fraction: float = Field(0.0, ge=0, lt=1, description="fraction held out from all folds as a final test set")
-    folds_dir: Path | None = Field(None, description="folder of fold*.csv files ('FILE NAME' column) for split=predefined")
+    folds_dir: Path | None = Field(
+        None, description="folder of fold*.csv files ('FILE NAME' column) for split=predefined"
+    )
     # Model
-    weights: str = Field("imagenet", description="'imagenet' (torchvision cache or offline package), 'none' (random), or a .pth path")
+    weights: str = Field(
+        "imagenet", description="'imagenet' (torchvision cache or offline package), 'none' (random), or a .pth path"
+    )
     head: Literal["gmp", "gap", "mlp"] = Field("gmp", description=f"classifier head, one of {HEADS}")
     freeze_ratio: float = Field(0.5, ge=0, le=1, description="fraction of the 139 backbone layers to freeze")
-    freeze_mode: Literal["prefix", "stochastic"] = Field("prefix", description="freeze the first layers, or random ones")
+    freeze_mode: Literal["prefix", "stochastic"] = Field(
+        "prefix", description="freeze the first layers, or random ones"
+    )
     # Loss
     loss: Literal["attention", "ce", "wcce", "focal", "cb", "alpha"] = Field("attention", description="loss function")
     beta: float = Field(0.05, description="attention loss: weight of class_im")
@@ -49,7 +61,9 @@ class TrainConfig(BaseModel):
     focal_alpha: float = Field(0.25, gt=0, description="focal loss: alpha")
     focal_gamma: float = Field(2.0, ge=0, description="focal loss: gamma")
     cb_beta: float = Field(0.999, ge=0, lt=1, description="class-balanced loss: beta")
-    alpha: list[float] | Literal["paper"] | None = Field(None, description="loss=alpha: class weights, or 'paper' for the paper's")
+    alpha: list[float] | Literal["paper"] | None = Field(
+        None, description="loss=alpha: class weights, or 'paper' for the paper's"
+    )
     # Optimisation
     lr: float = Field(1e-4, gt=0, description="Adam learning rate")
     batch_size: int = Field(8, ge=2, description="batch size per worker")

@@ -148,8 +148,14 @@ def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
 
 
 def _metrics(
-    model: nn.Module, criterion: nn.Module, images: np.ndarray, labels: np.ndarray,
-    rows: np.ndarray, batch_size: int, device: torch.device, classes: tuple[str, ...],
+    model: nn.Module,
+    criterion: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    classes: tuple[str, ...],
 ) -> dict[str, Any]:
     loss, proba = evaluate(model, criterion, images, labels, rows, batch_size, device)
     return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
@@ -190,8 +196,18 @@ def fit(
     torch.manual_seed(cfg.seed)
     counts = np.bincount(labels[split.train], minlength=len(classes))
     criterion, loss_info = build_loss(
-        cfg.loss, counts.tolist(), classes, stats, beta=cfg.beta, gamma=cfg.gamma, q=cfg.q, n=cfg.n,
-        focal_alpha=cfg.focal_alpha, focal_gamma=cfg.focal_gamma, cb_beta=cfg.cb_beta, alpha=cfg.alpha,
+        cfg.loss,
+        counts.tolist(),
+        classes,
+        stats,
+        beta=cfg.beta,
+        gamma=cfg.gamma,
+        q=cfg.q,
+        n=cfg.n,
+        focal_alpha=cfg.focal_alpha,
+        focal_gamma=cfg.focal_gamma,
+        cb_beta=cfg.cb_beta,
+        alpha=cfg.alpha,
     )
     criterion = criterion.to(device)
     model = build_model(

@@ -34,9 +34,7 @@ def _auc(y_true: np.ndarray, proba: np.ndarray, labels: list[int]) -> float:
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
 
 
-def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]
-) -> dict[str, object]:
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
     """Accuracy, precision / recall / F1 (macro and weighted), one-vs-rest AUC, confusion
     matrix, and per-class sensitivity and specificity.
 
@@ -49,9 +47,7 @@ def classification_metrics(
     y_pred = proba.argmax(axis=1)
     out: dict[str, object] = {"accuracy": float(accuracy_score(y_true, y_pred))}
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=average, zero_division=0
-        )
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average, zero_division=0)
         out |= {f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)}
     out["auc_ovr_macro"] = _auc(y_true, proba, labels)
     cm = confusion_matrix(y_true, y_pred, labels=labels)

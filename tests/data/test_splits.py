@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from raycxr.data import (
+    fold_files_in,
+    holdout_split,
+    index_folder,
+    predefined_splits,
+    read_fold_files,
+    stratified_folds,
+)
+
+PAPER_FOLDS = Path(__file__).resolve().parents[3] / "shared" / "paper_folds"
+LABELS = np.repeat([0, 1, 2, 3], [60, 100, 170, 22])
+
+
+def _check_partition(split, n_rows: int | None = None) -> None:
+    parts = [set(split.train), set(split.val), set(split.test)]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    if n_rows is not None:
+        assert len(parts[0] | parts[1] | parts[2]) == n_rows
+
+
+def test_paper_protocol_disjoint_stratified_and_covering() -> None:
+    splits = stratified_folds(LABELS, n_folds=10, val_fraction=0.1, seed=0)
+    assert len(splits) == 10
+    tests = np.concatenate([s.test for s in splits])
+    assert sorted(tests.tolist()) == list(range(len(LABELS)))  # every row tests exactly once
+    overall = np.bincount(LABELS) / len(LABELS)
+    for split in splits:
+        _check_partition(split, len(LABELS))
+        for rows in (split.test, split.val, split.train):
+            share = np.bincount(LABELS[rows], minlength=4) / len(rows)
+            assert np.abs(share - overall).max() < 0.06
+        assert abs(len(split.val) / (len(split.val) + len(split.train)) - 0.1) < 0.01
+
+
+def test_same_seed_same_splits() -> None:
+    a, b = stratified_folds(LABELS, 5, seed=1), stratified_folds(LABELS, 5, seed=1)
+    c = stratified_folds(LABELS, 5, seed=2)
+    assert all(np.array_equal(x.val, y.val) and np.array_equal(x.test, y.test) for x, y in zip(a, b))
+    assert not all(np.array_equal(x.test, y.test) for x, y in zip(a, c))
+
+
+def test_group_aware_splits_never_split_a_group() -> None:
+    groups = np.arange(len(LABELS)) // 4  # blocks of 4 images share a source
+    for split in stratified_folds(LABELS, 5, seed=0, groups=groups):
+        g = [set(groups[r]) for r in (split.train, split.val, split.test)]
+        assert not (g[0] & g[1]) and not (g[0] & g[2]) and not (g[1] & g[2])
+
+
+def test_holdout_is_excluded_from_folds() -> None:
+    dev, hold = holdout_split(LABELS, 0.2, seed=0)
+    assert not set(dev) & set(hold) and len(dev) + len(hold) == len(LABELS)
+    assert abs(len(hold) / len(LABELS) - 0.2) < 0.01
+    for split in stratified_folds(LABELS, 4, seed=0, rows=dev):
+        assert not set(np.concatenate([split.train, split.val, split.test])) & set(hold)
+    assert len(holdout_split(LABELS, 0.0)[1]) == 0
+
+
+def test_bad_fold_settings() -> None:
+    with pytest.raises(ValueError, match="folds must be at least 2, got 1"):
+        stratified_folds(LABELS, 1)
+    with pytest.raises(ValueError, match="val_fraction"):
+        stratified_folds(LABELS, 3, val_fraction=1.5)
+
+
+@pytest.fixture
+def named_dataset(tiny_dataset: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_dataset, tmp_path / "cxr"))
+
+
+def _fold_file(path: Path, names: list[str]) -> Path:
+    path.write_text("FILE NAME,label\n" + "".join(f"{n},0\n" for n in names))
+    return path
+
+
+def test_predefined_folds_honoured_exactly(named_dataset: Path, tmp_path: Path) -> None:
+    index = index_folder(named_dataset)
+    stems = list(index.stems)
+    folds_dir = tmp_path / "folds"
+    folds_dir.mkdir()
+    chunks = [stems[0:30], stems[30:60], stems[60:100]]  # stems[100:] are in no fold
+    for k, chunk in enumerate(chunks, start=1):
+        _fold_file(folds_dir / f"fold{k}.csv", chunk)
+    predefined = read_fold_files(index, fold_files_in(folds_dir))
+    assert [sorted(index.stems[i] for i in t) for t in predefined.test_sets] == [sorted(c) for c in chunks]
+    assert predefined.unassigned.tolist() == list(range(100, len(index)))
+    splits = predefined_splits(index, predefined, val_fraction=0.1, seed=0)
+    for split, test in zip(splits, predefined.test_sets):
+        assert np.array_equal(split.test, test)
+        _check_partition(split)
+        assert not set(np.concatenate([split.train, split.val])) & set(predefined.unassigned)
+
+
+def test_predefined_fold_errors(named_dataset: Path, tmp_path: Path) -> None:
+    index = index_folder(named_dataset)
+    a = _fold_file(tmp_path / "fold1.csv", ["COVID-1", "COVID-2"])
+    b = _fold_file(tmp_path / "fold2.csv", ["COVID-2", "Normal-1"])
+    with pytest.raises(ValueError, match=r"fold2.csv: image COVID-2.png is already in fold .*fold1.csv"):
+        read_fold_files(index, [a, b])
+    c = _fold_file(tmp_path / "fold3.csv", ["COVID-1", "Nope-7"])
+    with pytest.raises(ValueError, match=r"fold3.csv: 1 file name\(s\) are not in the dataset: NOPE-7"):
+        read_fold_files(index, [c])
+    with pytest.raises(ValueError, match=r"Fold directory .*missing does not exist"):
+        fold_files_in(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty: no fold\*.csv files"):
+        fold_files_in(tmp_path / "empty")
+
+
+@pytest.mark.skipif(not PAPER_FOLDS.is_dir(), reason="../shared/paper_folds not present")
+def test_paper_fold_files_reproduce_the_papers_test_sets(tmp_path: Path) -> None:
+    """A dataset whose file names are the paper's reproduces its ten test sets exactly."""
+    import pandas as pd
+
+    folds = fold_files_in(PAPER_FOLDS)
+    assert len(folds) == 10
+    tables = [pd.read_csv(f) for f in folds]
+    names = {"0": "COVID", "1": "Normal", "2": "Viral Pneumonia", "3": "Lung_Opacity"}
+    pixel = Image.fromarray(np.zeros((4, 4), dtype=np.uint8))
+    for table in tables:
+        for name, label in zip(table["FILE NAME"], table["label"].astype(str)):
+            folder = tmp_path / names[label] / "images"
+            folder.mkdir(parents=True, exist_ok=True)
+            pixel.save(folder / f"{name}.png")
+    index = index_folder(tmp_path)
+    assert len(index) == sum(len(t) for t in tables) == 20248
+    predefined = read_fold_files(index, folds)
+    for table, test in zip(tables, predefined.test_sets):
+        assert sorted(index.stems[i].upper() for i in test) == sorted(table["FILE NAME"].str.upper())
+    assert len(predefined.unassigned) == 0

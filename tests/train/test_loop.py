@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raycxr.models import leaf_layers
+from raycxr.train import TrainConfig, fit, prepare_data, split_statistics
+
+
+@pytest.fixture(scope="module")
+def data(tiny_dataset: Path):
+    cfg = TrainConfig(data=tiny_dataset, image_size=64, folds=4)
+    return prepare_data(cfg)
+
+
+def _cfg(tiny_dataset: Path, **overrides) -> TrainConfig:
+    base = dict(
+        data=tiny_dataset,
+        image_size=64,
+        folds=4,
+        weights="none",
+        head="gap",
+        lr=1e-3,
+        batch_size=16,
+        epochs=2,
+        patience=2,
+        stats_samples=200,
+    )
+    return TrainConfig(**(base | overrides))
+
+
+def test_frozen_parameters_unchanged_trainable_ones_change(data, tiny_dataset: Path) -> None:
+    cfg = _cfg(tiny_dataset, freeze_ratio=0.5, epochs=1)
+    split = data.splits[0]
+    from raycxr.models import build_model
+
+    initial = build_model(4, "none", 0.5, "prefix", "gap", "unit", cfg.seed).state_dict()
+    result = fit(cfg, data.images, data.labels, data.classes, split, split_statistics(data, split, cfg))
+    after = result.model.state_dict()
+    layers = leaf_layers(result.model.features)
+    frozen_names = {n for n, m in result.model.features.named_modules() if m in [layers[i] for i in range(69)]}
+    changed = {k for k in after if not torch.equal(after[k], initial[k])}
+    for name in initial:
+        module = name.rsplit(".", 1)[0].removeprefix("features.")
+        if name.startswith("features.") and module in frozen_names:
+            assert name not in changed, f"frozen {name} changed"  # weights and BN running stats
+    assert "features.9.conv.2.weight" in changed and "classifier.weight" in changed
+    assert result.parameters["frozen"] > 0 and result.parameters["trainable"] > 0
+
+
+def test_early_stopping_restores_the_best_epoch(data, tiny_dataset: Path) -> None:
+    seen = []
+    cfg = _cfg(tiny_dataset, lr=0.05, epochs=8, patience=2, freeze_ratio=0.0, loss="ce")
+    result = fit(
+        cfg,
+        data.images,
+        data.labels,
+        data.classes,
+        data.splits[0],
+        on_epoch=lambda row, model, best: seen.append((row["val_loss"], best)),
+    )
+    losses = [loss for loss, _ in seen]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert result.epochs_run <= result.best_epoch + 2
+    assert result.val["loss"] == pytest.approx(min(losses), rel=1e-5)  # the restored weights
+
+
+def test_same_seed_same_metrics(data, tiny_dataset: Path) -> None:
+    cfg = _cfg(tiny_dataset, epochs=1)
+    split = data.splits[1]
+    stats = split_statistics(data, split, cfg)
+    a = fit(cfg, data.images, data.labels, data.classes, split, stats)
+    b = fit(cfg, data.images, data.labels, data.classes, split, split_statistics(data, split, cfg))
+    assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-5)
+    assert a.test["loss"] == pytest.approx(b.test["loss"], rel=1e-5)
+    assert a.loss_info["class_weights"] == b.loss_info["class_weights"]
+
+
+def test_nan_loss_is_an_error(data, tiny_dataset: Path) -> None:
+    cfg = _cfg(tiny_dataset, loss="alpha", alpha=[float("nan")] * 4, epochs=1)
+    with pytest.raises(FloatingPointError, match="training loss became nan in epoch 1"):
+        fit(cfg, data.images, data.labels, data.classes, data.splits[0])
+
+
+def test_all_frozen_backbone_trains_the_head_only(data, tiny_dataset: Path) -> None:
+    cfg = _cfg(tiny_dataset, freeze_ratio=1.0, epochs=1, loss="ce")
+    result = fit(cfg, data.images, data.labels, data.classes, data.splits[0])
+    assert result.parameters["trainable"] == 1280 * 4 + 4
