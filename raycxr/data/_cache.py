@@ -31,7 +31,7 @@ class DecodedImages:
 
     Attributes:
         index: The images that decoded (``bad`` ones removed).
-        images: ``(len(index), size, size)`` uint8 array (memory-mapped when cached).
+        images: ``(len(index), size, size)`` uint8 array.
         bad: Path → error message of every file that was skipped.
         from_cache: Whether ``images`` was read from the cache rather than decoded.
         cache_file: Where the array is stored, or ``None`` when caching is off.
