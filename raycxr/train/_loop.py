@@ -79,9 +79,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _batches(rows: np.ndarray, batch_size: int, sampler: Any) -> Iterator[np.ndarray]:
+def _batches(
+    images: np.ndarray, labels: np.ndarray, rows: np.ndarray, batch_size: int, sampler: Any, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, labels) batches of ``rows`` in ``sampler``'s order, on ``device``."""
     for positions in BatchSampler(sampler, batch_size, drop_last=False):
-        yield rows[positions]
+        batch = rows[positions]
+        x = torch.from_numpy(images[batch]).to(device, non_blocking=True)
+        y = torch.from_numpy(labels[batch]).to(device, non_blocking=True)
+        yield x, y
 
 
 def train_one_epoch(
@@ -106,11 +112,9 @@ def train_one_epoch(
     sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     total, count = 0.0, 0
-    for batch in _batches(rows, batch_size, sampler):
-        if len(batch) < 2:  # BatchNorm cannot train on a single image
+    for x, y in _batches(images, labels, rows, batch_size, sampler, device):
+        if len(y) < 2:  # BatchNorm cannot train on a single image
             continue
-        x = torch.from_numpy(images[batch]).to(device, non_blocking=True)
-        y = torch.from_numpy(labels[batch]).to(device, non_blocking=True)
         loss = criterion(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -133,11 +137,9 @@ def evaluate(
     """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows``."""
     model.eval()
     losses, probas = [], []
-    for batch in _batches(rows, batch_size, SequentialSampler(rows)):
-        x = torch.from_numpy(images[batch]).to(device, non_blocking=True)
-        y = torch.from_numpy(labels[batch]).to(device, non_blocking=True)
+    for x, y in _batches(images, labels, rows, batch_size, SequentialSampler(rows), device):
         logits = model(x).float()
-        losses.append(criterion(logits, y).item() * len(batch))
+        losses.append(criterion(logits, y).item() * len(y))
         probas.append(torch.softmax(logits, dim=1).cpu().numpy())
     return sum(losses) / max(len(rows), 1), np.concatenate(probas)
 
@@ -145,20 +147,6 @@ def evaluate(
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     """The scalar metrics of a metrics dict, keys prefixed (``val_f1_macro``…)."""
     return {f"{prefix}_{k}": float(metrics[k]) for k in ("loss", *SCALAR_METRICS) if k in metrics}
-
-
-def _metrics(
-    model: nn.Module,
-    criterion: nn.Module,
-    images: np.ndarray,
-    labels: np.ndarray,
-    rows: np.ndarray,
-    batch_size: int,
-    device: torch.device,
-    classes: tuple[str, ...],
-) -> dict[str, Any]:
-    loss, proba = evaluate(model, criterion, images, labels, rows, batch_size, device)
-    return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
 
 
 def fit(
@@ -223,6 +211,10 @@ def fit(
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
     eval_batch = max(64, cfg.batch_size)
 
+    def measure(rows: np.ndarray) -> dict[str, Any]:
+        loss, proba = evaluate(model, criterion, images, labels, rows, eval_batch, device)
+        return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
+
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
@@ -231,7 +223,7 @@ def fit(
         )
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
-        val = _metrics(model, criterion, images, labels, split.val, eval_batch, device, classes)
+        val = measure(split.val)
         row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
         history.append(row)
         is_best = val["loss"] < best_loss
@@ -246,10 +238,7 @@ def fit(
     evaluate_on = {"val": split.val, "test": split.test}
     if holdout is not None and len(holdout):
         evaluate_on["holdout"] = holdout
-    results = {
-        name: _metrics(model, criterion, images, labels, rows, eval_batch, device, classes)
-        for name, rows in evaluate_on.items()
-    }
+    results = {name: measure(rows) for name, rows in evaluate_on.items()}
     return FitResult(
         model=model,
         history=history,
