@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from raycxr.train._config import TrainConfig
 from raycxr.train._data import PreparedData, make_splits, prepare_data, split_statistics
-from raycxr.train._loop import FitResult, evaluate, fit, resolve_device, scalars, train_one_epoch
+from raycxr.train._loop import FitResult, FitState, evaluate, fit, resolve_device, scalars, train_one_epoch
 from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
 
 __all__ = [
     "SCALAR_METRICS",
     "FitResult",
+    "FitState",
     "PreparedData",
     "TrainConfig",
     "classification_metrics",

@@ -13,7 +13,7 @@ import torch
 from raycxr.train._cli import add_config_options, config_from_args, jsonable
 from raycxr.train._config import TrainConfig
 from raycxr.train._data import prepare_data, split_statistics
-from raycxr.train._loop import fit
+from raycxr.train._loop import FitState, fit
 
 
 def run(cfg: TrainConfig) -> dict[str, object]:
@@ -35,10 +35,10 @@ def run(cfg: TrainConfig) -> dict[str, object]:
         }
         torch.save(checkpoint, out / "best.pt")
 
-    def on_epoch(row: dict[str, float], model: torch.nn.Module, is_best: bool) -> None:
+    def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
         print(" ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
         if is_best:
-            save(model.state_dict(), int(row["epoch"]))
+            save(state.model.state_dict(), int(row["epoch"]))
 
     result = fit(cfg, data.images, data.labels, data.classes, split, stats, data.holdout, on_epoch)
     save(result.model.state_dict(), result.best_epoch)

@@ -28,7 +28,47 @@ from raycxr.models import FreezeNet, build_model
 from raycxr.train._config import TrainConfig
 from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
 
-EpochCallback = Callable[[dict[str, float], FreezeNet, bool], None]
+
+@dataclasses.dataclass
+class FitState:
+    """Everything ``fit`` needs to continue a run after ``epoch``: a checkpoint's content.
+
+    ``state_dict()`` holds only tensors, numbers, strings and lists/dicts of them, so it
+    saves with ``torch.save`` and loads back with ``torch.load(..., weights_only=True)``.
+    """
+
+    model: FreezeNet
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_model": self.best_state,
+            "rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_state = state["best_model"]
+        torch.set_rng_state(state["rng"])
+
+
+EpochCallback = Callable[[dict[str, float], FitState, bool], None]
 
 
 @dataclasses.dataclass
@@ -158,6 +198,7 @@ def fit(
     stats: ClassStats | None = None,
     holdout: np.ndarray | None = None,
     on_epoch: EpochCallback | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train a Mobile Freeze-Net on ``split.train``, early-stopped on ``split.val``.
 
@@ -173,8 +214,10 @@ def fit(
         split: Rows of train, validation and test.
         stats: Class statistics of ``split.train``, needed by the attention loss.
         holdout: Rows of a held-out test set, evaluated at the end.
-        on_epoch: Called after every epoch with the epoch's scalars, the model (best
-            weights not yet restored) and whether this epoch is the best so far.
+        on_epoch: Called after every epoch with the epoch's scalars, the run's state
+            (``state.model`` has this epoch's weights) and whether this epoch is the best
+            so far. ``state.state_dict()`` is a checkpoint ``resume`` accepts.
+        resume: A ``FitState.state_dict()`` of this configuration to continue from.
 
     Raises:
         FloatingPointError: The training loss became NaN or infinite.
@@ -215,34 +258,37 @@ def fit(
         loss, proba = evaluate(model, criterion, images, labels, rows, eval_batch, device)
         return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
 
-    history: list[dict[str, float]] = []
-    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
-    for epoch in range(1, cfg.epochs + 1):
+    state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
+    if resume is not None:
+        state.load_state_dict(resume)
+    while state.epoch < cfg.epochs and state.epoch - state.best_epoch < cfg.patience:
+        epoch = state.epoch + 1
         train_loss = train_one_epoch(
             net, criterion, optimizer, images, labels, split.train, cfg.batch_size, device, epoch, cfg.seed
         )
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
         val = measure(split.val)
-        row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
-        history.append(row)
-        is_best = val["loss"] < best_loss
+        is_best = val["loss"] < state.best_loss
         if is_best:
-            best_loss, best_epoch, best_state = val["loss"], epoch, copy.deepcopy(model.state_dict())
+            state.best_loss, state.best_epoch = val["loss"], epoch
+            state.best_state = copy.deepcopy(model.state_dict())
+        row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
+        row["best_epoch"] = float(state.best_epoch)
+        state.epoch = epoch
+        state.history.append(row)
         if on_epoch is not None:
-            on_epoch(row, model, is_best)
-        if epoch - best_epoch >= cfg.patience:
-            break
+            on_epoch(row, state, is_best)
 
-    model.load_state_dict(best_state)
+    model.load_state_dict(state.best_state)
     evaluate_on = {"val": split.val, "test": split.test}
     if holdout is not None and len(holdout):
         evaluate_on["holdout"] = holdout
     results = {name: measure(rows) for name, rows in evaluate_on.items()}
     return FitResult(
         model=model,
-        history=history,
-        best_epoch=best_epoch,
+        history=state.history,
+        best_epoch=state.best_epoch,
         val=results["val"],
         test=results["test"],
         holdout=results.get("holdout"),

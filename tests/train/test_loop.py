@@ -89,3 +89,22 @@ def test_all_frozen_backbone_trains_the_head_only(data, tiny_dataset: Path) -> N
     cfg = _cfg(tiny_dataset, freeze_ratio=1.0, epochs=1, loss="ce")
     result = fit(cfg, data.images, data.labels, data.classes, data.splits[0])
     assert result.parameters["trainable"] == 1280 * 4 + 4
+
+
+def test_resume_from_a_checkpoint_continues_the_same_run(data, tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = _cfg(tiny_dataset, epochs=3, patience=3, freeze_ratio=0.5, loss="ce")
+    split = data.splits[2]
+    full = fit(cfg, data.images, data.labels, data.classes, split)
+
+    def save_after_first(row, state, best) -> None:
+        if state.epoch == 1:
+            torch.save(state.state_dict(), tmp_path / "ckpt.pt")
+
+    fit(cfg.model_copy(update={"epochs": 1}), data.images, data.labels, data.classes, split, on_epoch=save_after_first)
+    checkpoint = torch.load(tmp_path / "ckpt.pt", weights_only=True)  # what a Ray Train restart loads
+    resumed = fit(cfg, data.images, data.labels, data.classes, split, resume=checkpoint)
+    assert len(resumed.history) == 3 and resumed.best_epoch == full.best_epoch
+    for a, b in zip(full.history, resumed.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    assert resumed.test["loss"] == pytest.approx(full.test["loss"], rel=1e-4)
