@@ -28,6 +28,11 @@ def _option(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     flag = "--" + name.replace("_", "-")
     annotation = field.annotation
     args = typing.get_args(annotation)
+    optional = [a for a in args if a is not type(None)]
+    is_union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    if is_union and len(optional) == 1 and optional[0] is not Path:
+        annotation = optional[0]  # ``int | None`` → an int option whose default is None
+        args = typing.get_args(annotation)
     help_text = f"{field.description} (default: {field.default})"
     kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
     if annotation is bool:

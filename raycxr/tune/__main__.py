@@ -1,0 +1,69 @@
+"""``python -m raycxr.tune``: search Mobile Freeze-Net configurations with Ray Tune + Optuna."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from raycxr.train._cli import add_config_options, config_from_args
+from raycxr.tune._search import SearchResult, run_search
+from raycxr.tune._settings import TuneSettings
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m raycxr.tune",
+        description="Search Mobile Freeze-Net settings (freeze ratio, attention-loss beta/gamma/q/n, lr …) with "
+        "Ray Tune and Optuna; every trial is a Ray Train run. Without --data it runs a small demo search on "
+        "synthetic radiographs. Writes STORAGE/NAME/: Tune's trial folders with TensorBoard files, trials.csv, "
+        "best_config.json and the Optuna study optuna.db.",
+    )
+    add_config_options(parser, TuneSettings, skip=("set",))
+    parser.add_argument(
+        "--set",
+        action="append",
+        dest="set",
+        default=argparse.SUPPRESS,
+        metavar="KEY=VALUE",
+        help="a training setting for every trial, e.g. --set epochs=10 (repeatable; see python -m raycxr.train -h)",
+    )
+    return parser
+
+
+def summary(result: SearchResult) -> str:
+    trials = result.trials
+    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
+    lines = [f"Trials: {', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'}."]
+    for _, row in trials[trials["status"] == "errored"].iterrows() if len(trials) else []:
+        lines.append(f"  trial {row['trial_id']} errored: {row['error']}")
+    if result.best is not None:
+        best = result.best
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
+        lines.append(
+            f"Best trial {best['trial_id']}: {best['metric']} = {best['value']:.4f} ({params or 'no parameters'})"
+        )
+        lines.append("  " + ", ".join(f"{k} {v:.4f}" for k, v in best["metrics"].items()))
+    directory = result.plan.directory
+    lines.append(f"Results: {directory / 'trials.csv'}, {directory / 'best_config.json'}, {directory / 'optuna.db'}")
+    if result.interrupted:
+        plan = result.plan
+        lines.append(
+            f"Interrupted. Continue with: python -m raycxr.tune --storage {plan.settings.storage} "
+            f"--name {plan.name} --resume"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli = parser()
+    args = cli.parse_args(argv)
+    try:
+        settings = config_from_args(args, TuneSettings)
+        result = run_search(settings)
+    except (ValueError, FileNotFoundError) as error:
+        cli.exit(2, f"error: {error}\n")
+    print(summary(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""What a search leaves behind besides Tune's trial folders: ``trials.csv``, ``best_config.json``.
+
+``trials.csv`` is rewritten by a Tune callback whenever a trial ends, so an interrupted
+search still has every finished trial on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+
+from raycxr.train._cli import jsonable
+from raycxr.tune._trial import BEST_PREFIX, TrialConfigs
+
+TRIALS_FILE = "trials.csv"
+BEST_FILE = "best_config.json"
+_ERROR_LINE = re.compile(r"(\w+(?:Error|Exception)): (.+)")
+
+
+def error_reason(text: str) -> str:
+    """The innermost ``SomeError: message`` line of a (possibly nested) Ray traceback."""
+    matches = [m for line in text.splitlines() if (m := _ERROR_LINE.search(line))]
+    if not matches:
+        return text.strip().splitlines()[-1] if text.strip() else "unknown error"
+    name, message = matches[-1].groups()
+    return f"{name}: {message.strip()}"
+
+
+def trial_status(trial: Trial, configs: TrialConfigs) -> str:
+    """``completed``, ``pruned`` (stopped by the scheduler), ``errored``, ``running`` or ``pending``."""
+    if trial.status == Trial.ERROR:
+        return "errored"
+    if trial.status != Trial.TERMINATED:
+        return "running" if trial.status == Trial.RUNNING else "pending"
+    result = trial.last_result or {}
+    epoch, best = result.get("epoch"), result.get("best_epoch")
+    if epoch is None or best is None:
+        return "completed"
+    cfg = configs.train_config(trial.config)
+    finished = epoch >= cfg.epochs or epoch - best >= cfg.patience
+    return "completed" if finished else "pruned"
+
+
+def trial_row(trial: Trial, configs: TrialConfigs, metric: str) -> dict[str, Any]:
+    """One line of ``trials.csv``: id, status, parameters, the objective, metrics, error."""
+    result = trial.last_result or {}
+    row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial_status(trial, configs)}
+    row |= {f"param_{k}": v for k, v in trial.config.items()}
+    row[metric] = result.get(metric)
+    row["epochs"] = result.get("epoch")
+    row["best_epoch"] = result.get("best_epoch")
+    row |= {k: v for k, v in result.items() if k.startswith(BEST_PREFIX)}
+    row["world_size"] = result.get("world_size")
+    row["seconds"] = result.get("time_total_s")
+    row["error"] = ""
+    if trial.status == Trial.ERROR:
+        error = trial.get_error()
+        row["error"] = error_reason(str(error)) if error is not None else "unknown error"
+    row["trial_dir"] = Path(trial.path).name if trial.path else ""
+    return row
+
+
+def trials_frame(trials: list[Trial], configs: TrialConfigs, metric: str) -> pd.DataFrame:
+    return pd.DataFrame([trial_row(t, configs, metric) for t in sorted(trials, key=lambda t: t.trial_id)])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class TrialsTable(Callback):
+    """Rewrites ``trials.csv`` each time a trial completes or fails."""
+
+    def __init__(self, directory: Path, configs: TrialConfigs, metric: str) -> None:
+        self.directory = directory
+        self.configs = configs
+        self.metric = metric
+
+    def write(self, trials: list[Trial]) -> None:
+        frame = trials_frame(trials, self.configs, self.metric)
+        write_atomic(self.directory / TRIALS_FILE, frame.to_csv(index=False))
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.write(trials)
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.write(trials)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        self.write(trials)
+
+
+def best_trial(frame: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
+    """The row with the best ``metric`` among finished (completed or pruned) trials."""
+    done = frame[frame["status"].isin(["completed", "pruned"])] if len(frame) else frame
+    if metric not in done or done[metric].isna().all():
+        return None
+    index = done[metric].idxmax() if mode == "max" else done[metric].idxmin()
+    return done.loc[index]
+
+
+def write_best(directory: Path, frame: pd.DataFrame, configs: TrialConfigs, metric: str, mode: str) -> dict | None:
+    """Write ``best_config.json`` (parameters, full training config, metrics); return it."""
+    row = best_trial(frame, metric, mode)
+    if row is None:
+        return None
+    params = {k.removeprefix("param_"): v for k, v in row.items() if k.startswith("param_") and pd.notna(v)}
+    params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+    best = {
+        "trial_id": row["trial_id"],
+        "metric": metric,
+        "mode": mode,
+        "value": float(row[metric]),
+        "params": params,
+        "train_config": configs.train_config(params).model_dump(mode="json", exclude={"data", "out"}),
+        "metrics": {k: float(v) for k, v in row.items() if k.startswith(BEST_PREFIX) and pd.notna(v)},
+        "epochs": row["epochs"],
+        "best_epoch": row["best_epoch"],
+        "trial_dir": row["trial_dir"],
+    }
+    best = jsonable(best)
+    write_atomic(directory / BEST_FILE, json.dumps(best, indent=2, default=str))
+    return best

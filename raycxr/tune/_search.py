@@ -1,0 +1,350 @@
+"""A search from start to end: check everything, prepare the data once, run Tune, write results.
+
+Everything that can be wrong with the input (space file, data, storage, resources,
+``--resume`` target) is checked in :func:`plan_search`, before any trial starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pyarrow.fs
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from raycxr.data import synthetic
+from raycxr.data._cache import default_cache_dir as cache_root
+from raycxr.train import SCALAR_METRICS, TrainConfig, prepare_data, split_statistics
+from raycxr.train._cli import jsonable
+from raycxr.tune._results import TRIALS_FILE, TrialsTable, write_atomic, write_best
+from raycxr.tune._settings import DEMO_NUM_SAMPLES, TuneSettings
+from raycxr.tune._space import SearchSpace, load_space, make_sampler
+from raycxr.tune._trial import BEST_PREFIX, ExperimentData, Scaling, TrialConfigs, run_trial
+
+EXPERIMENT_FILE = "raycxr.json"
+STUDY_FILE = "optuna.db"
+DEFAULT_METRIC = BEST_PREFIX + "f1_macro"
+DEFAULT_NUM_SAMPLES = 16
+TRIAL_DRIVER_RESOURCES = {"cpu": 0, "memory": 64 * 2**20}
+#: What a trial reports every epoch, hence what ``--metric`` may name.
+METRICS = (
+    "train_loss",
+    *(f"val_{k}" for k in ("loss", *SCALAR_METRICS)),
+    *(f"{BEST_PREFIX}{k}" for k in ("loss", *SCALAR_METRICS)),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPlan:
+    """A checked search, ready to run: nothing in it can fail for a reason of the input."""
+
+    settings: TuneSettings
+    space: SearchSpace
+    base: dict[str, Any]
+    name: str
+    storage: str  # for Tune: absolute local path or URI
+    directory: Path  # local folder of raycxr's own files (the experiment folder when storage is local)
+    data: Path
+    metric: str
+    mode: str
+    sampler: str
+    num_samples: int
+
+    @property
+    def experiment_path(self) -> str:
+        return f"{self.storage.rstrip('/')}/{self.name}"
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**{**self.space.fixed, **self.base, "data": self.data}).check()
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What ``run_search`` returns: the trials table, the best configuration, where they are."""
+
+    plan: SearchPlan
+    trials: pd.DataFrame
+    best: dict[str, Any] | None
+    interrupted: bool
+
+
+def _local_directory(settings: TuneSettings, name: str) -> Path:
+    if settings.is_uri:
+        return cache_root() / "experiments" / name
+    return Path(settings.storage_path()) / name
+
+
+def _download(uri_dir: str, local: Path, files: tuple[str, ...]) -> None:
+    fs, root = pyarrow.fs.FileSystem.from_uri(uri_dir)
+    local.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        info = fs.get_file_info(f"{root}/{name}")
+        if info.type == pyarrow.fs.FileType.File:
+            with fs.open_input_stream(f"{root}/{name}") as source, open(local / name, "wb") as target:
+                shutil.copyfileobj(source, target)
+
+
+def _upload(local: Path, uri_dir: str, files: tuple[str, ...]) -> None:
+    fs, root = pyarrow.fs.FileSystem.from_uri(uri_dir)
+    fs.create_dir(root, recursive=True)
+    for name in files:
+        if (local / name).is_file():
+            with open(local / name, "rb") as source, fs.open_output_stream(f"{root}/{name}") as target:
+                shutil.copyfileobj(source, target)
+
+
+def _resumed_settings(settings: TuneSettings) -> TuneSettings:
+    """The stored settings of the experiment ``--storage``/``--name`` (``--address`` may change)."""
+    if settings.name is None:
+        raise ValueError("--resume needs --name (and the same --storage) of the experiment to continue.")
+    local = _local_directory(settings, settings.name)
+    if settings.is_uri:
+        _download(f"{settings.storage.rstrip('/')}/{settings.name}", local, (EXPERIMENT_FILE, STUDY_FILE, TRIALS_FILE))
+    if not (local / EXPERIMENT_FILE).is_file():
+        raise ValueError(
+            f"--resume: no experiment named {settings.name!r} in {settings.storage} (no {EXPERIMENT_FILE})."
+        )
+    stored = json.loads((local / EXPERIMENT_FILE).read_text())
+    if not tune.Tuner.can_restore(f"{settings.storage_path().rstrip('/')}/{settings.name}"):
+        raise ValueError(f"--resume: {settings.storage}/{settings.name} has no Tune experiment state to restore.")
+    return TuneSettings(**(stored["settings"] | {"resume": True, "address": settings.address}))
+
+
+def _resolve_space(settings: TuneSettings, stored: dict[str, Any] | None) -> tuple[SearchSpace, dict[str, Any]]:
+    base = settings.overrides() | {"seed": settings.seed}
+    if stored is not None:  # the space as it was when the experiment started
+        return SearchSpace(**stored["space"]).check(base), base
+    path = settings.space_file()
+    if not path.is_file():
+        raise ValueError(f"--space: search-space file {path} does not exist.")
+    return load_space(path, base), base
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"--storage: cannot write to {directory}: {error.strerror or error}.") from None
+
+
+def _demo_data(settings: TuneSettings) -> Path:
+    """The built-in synthetic dataset (written once into the raycxr cache)."""
+    size = int(settings.overrides().get("image_size", 64))
+    folder = cache_root() / "synthetic" / f"n{settings.demo_images}-s{size}-seed{settings.seed}"
+    done = folder / ".complete"
+    if not done.is_file():
+        print(f"Writing {settings.demo_images} synthetic radiographs to {folder} …", flush=True)
+        synthetic.generate(folder, n=settings.demo_images, size=size, seed=settings.seed)
+        done.write_text("")
+    return folder
+
+
+def plan_search(settings: TuneSettings) -> SearchPlan:
+    """Check every input of a search (nothing starts Ray or trains).
+
+    Raises:
+        ValueError: One line per problem, naming the option, file, key or value.
+    """
+    stored = None
+    if settings.resume:
+        settings = _resumed_settings(settings)
+        stored = json.loads((_local_directory(settings, settings.name) / EXPERIMENT_FILE).read_text())
+    space, base = _resolve_space(settings, stored)
+    metric = settings.metric or space.search.metric or DEFAULT_METRIC
+    if metric not in METRICS:
+        raise ValueError(f"--metric: unknown metric {metric!r}; trials report {', '.join(METRICS)}.")
+    mode = settings.mode or space.search.mode or ("min" if metric.endswith("loss") else "max")
+    sampler = settings.sampler or space.search.sampler or "tpe"
+    if sampler == "grid":
+        try:
+            space.grid()
+        except ValueError as error:
+            raise ValueError(f"--sampler grid: {error}") from None
+    num_samples = settings.num_samples or space.search.num_samples
+    if num_samples is None:
+        num_samples = space.grid_size() if sampler == "grid" else DEFAULT_NUM_SAMPLES
+    if settings.data is None and settings.num_samples is None:
+        num_samples = min(num_samples, DEMO_NUM_SAMPLES)
+    if settings.data is not None and not settings.data.exists():
+        raise ValueError(f"--data: {settings.data} does not exist.")
+    name = settings.name or settings.experiment_name()
+    settings = settings.model_copy(update={"name": name})
+    directory = _local_directory(settings, name)
+    if not settings.resume and (directory / EXPERIMENT_FILE).exists():
+        raise ValueError(
+            f"--name: experiment {name!r} already exists in {settings.storage}; use --resume or another --name."
+        )
+    _check_writable(directory)
+    data = settings.data.resolve() if settings.data is not None else None
+    plan = SearchPlan(
+        settings, space, base, name, settings.storage_path(), directory, data, metric, mode, sampler, num_samples
+    )
+    if data is not None:
+        plan.train_config()  # the data settings are valid together (fold < folds, folds_dir …)
+    return plan
+
+
+def _cluster_concurrency(settings: TuneSettings) -> int:
+    """How many trials run at once: what the cluster's CPUs and GPUs hold, at least one.
+
+    Raises:
+        ValueError: GPUs asked for on a cluster without any, or a trial larger than the cluster.
+    """
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    need_cpu = settings.workers_per_trial * settings.cpus_per_worker
+    need_gpu = settings.workers_per_trial * settings.gpus_per_worker
+    if need_gpu and not gpus:
+        raise ValueError(
+            f"--gpus-per-worker {settings.gpus_per_worker}: the Ray cluster has no GPUs "
+            f"({cpus:g} CPUs). Use --gpus-per-worker 0 or a cluster with GPU nodes."
+        )
+    if need_cpu > cpus or need_gpu > gpus:
+        raise ValueError(
+            f"one trial needs {need_cpu:g} CPUs and {need_gpu:g} GPUs "
+            f"({settings.workers_per_trial} workers); the cluster has {cpus:g} CPUs and {gpus:g} GPUs."
+        )
+    fits = math.floor(cpus / need_cpu + 1e-9)
+    if need_gpu:
+        fits = min(fits, math.floor(gpus / need_gpu + 1e-9))
+    return max(1, fits)
+
+
+def _start_ray(settings: TuneSettings) -> bool:
+    """Connect to ``--address`` or start a local Ray with its dashboard; True if this call started it."""
+    if ray.is_initialized():
+        return False
+    context = ray.init(address=settings.address, include_dashboard=True, log_to_driver=True)
+    url = getattr(context, "dashboard_url", None)
+    print(f"Ray dashboard: {'http://' + url if url else 'not running (install ray[default])'}", flush=True)
+    return True
+
+
+def _study_storage(plan: SearchPlan) -> optuna.storages.BaseStorage:
+    return optuna.storages.RDBStorage(f"sqlite:///{plan.directory / STUDY_FILE}")
+
+
+def run_search(settings: TuneSettings) -> SearchResult:
+    """Run (or resume) a search end to end and write its results.
+
+    Raises:
+        ValueError: Bad input, before any trial starts.
+    """
+    plan = plan_search(settings)
+    settings = plan.settings
+    cfg = plan.train_config() if plan.data else None
+    if cfg is None:
+        plan = dataclasses.replace(plan, data=_demo_data(settings))
+        cfg = plan.train_config()
+    prepared = prepare_data(cfg)
+    split = prepared.splits[cfg.fold]
+    stats = split_statistics(prepared, split, cfg) if plan.space.may_set("loss", "attention", plan.base) else None
+
+    record = {"settings": settings.model_dump(mode="json"), "space": plan.space.model_dump(mode="json")}
+    if not settings.resume:
+        write_atomic(plan.directory / EXPERIMENT_FILE, json.dumps(jsonable(record), indent=2))
+        if settings.is_uri:
+            _upload(plan.directory, plan.experiment_path, (EXPERIMENT_FILE,))
+
+    started = _start_ray(settings)
+    try:
+        concurrency = _cluster_concurrency(settings)
+        if settings.max_concurrent:
+            concurrency = min(concurrency, settings.max_concurrent)
+        print(f"Experiment: {plan.experiment_path}", flush=True)
+        print(f"TensorBoard: tensorboard --logdir {plan.experiment_path}", flush=True)
+        print(
+            f"{plan.num_samples} trials, at most {concurrency} at a time, {settings.workers_per_trial} worker(s) each; "
+            f"objective {plan.metric} ({plan.mode}); "
+            f"{len(split.train)} training and {len(split.val)} validation images.",
+            flush=True,
+        )
+        configs = TrialConfigs(plan.space, plan.base)
+        data = ExperimentData(
+            images=ray.put(prepared.images),
+            labels=prepared.labels,
+            classes=prepared.classes,
+            split=split,
+            stats=stats,
+            configs=configs,
+            scaling=Scaling(
+                settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker, settings.max_failures
+            ),
+            train_storage=f"{plan.experiment_path}/train",
+        )
+        # The trial itself only drives its Train run; the workers hold the CPUs and GPUs. (Tune
+        # refuses an all-zero request, so the driver asks for a token amount of memory.)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, data=data), TRIAL_DRIVER_RESOURCES)
+        if settings.resume:
+            tuner = tune.Tuner.restore(plan.experiment_path, trainable, resume_unfinished=True, resume_errored=False)
+        else:
+            tuner = _new_tuner(plan, trainable, configs, concurrency, cfg.epochs)
+        tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+    return _finish(plan, configs)
+
+
+def _new_tuner(
+    plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurrency: int, max_epochs: int
+) -> tune.Tuner:
+    settings = plan.settings
+    searcher = OptunaSearch(
+        plan.space.define,
+        metric=plan.metric,
+        mode=plan.mode,
+        sampler=make_sampler(plan.sampler, plan.space, settings.seed),
+        study_name=plan.name,
+        storage=_study_storage(plan),
+    )
+    scheduler = None
+    if settings.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            metric=plan.metric,
+            mode=plan.mode,
+            time_attr="training_iteration",
+            max_t=max_epochs,
+            grace_period=settings.grace_period,
+            reduction_factor=settings.reduction_factor,
+        )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=plan.num_samples,
+            max_concurrent_trials=concurrency,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=plan.name,
+            storage_path=plan.storage,
+            callbacks=[TrialsTable(plan.directory, configs, plan.metric)],
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            verbose=1,  # Tune's status table, not every result
+        ),
+    )
+
+
+def _finish(plan: SearchPlan, configs: TrialConfigs) -> SearchResult:
+    path = plan.directory / TRIALS_FILE
+    trials = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
+    best = write_best(plan.directory, trials, configs, plan.metric, plan.mode) if len(trials) else None
+    finished = trials["status"].isin(["completed", "pruned", "errored"]).sum() if len(trials) else 0
+    interrupted = finished < plan.num_samples
+    if plan.settings.is_uri:
+        _upload(plan.directory, plan.experiment_path, (TRIALS_FILE, "best_config.json", STUDY_FILE, EXPERIMENT_FILE))
+    return SearchResult(plan, trials, best, interrupted)

@@ -1,0 +1,103 @@
+"""Settings of one search (``python -m raycxr.tune``), validated before Ray starts."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Where the repository's search spaces live (``--space NAME`` looks here).
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+#: Storage URI schemes Ray Tune (through pyarrow) can write to.
+URI_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss", "file")
+#: Training settings of the built-in demo (synthetic data, no --data): minutes on 2 CPUs.
+DEMO_SETTINGS: dict[str, Any] = {
+    "image_size": 64,
+    "epochs": 4,
+    "patience": 2,
+    "batch_size": 16,
+    "head": "gap",
+    "normalize": "imagenet",
+    "stats_samples": 300,
+    "folds": 5,
+}
+DEMO_NUM_SAMPLES = 6
+
+
+class TuneSettings(BaseModel):
+    """Every option of a search. Options left ``None`` come from the space file's ``search:``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    space: str = Field(
+        "freeze_net", description="search-space YAML file, or the name of one in search_spaces/ (freeze_net, paper, …)"
+    )
+    data: Path | None = Field(None, description="dataset folder or CSV; without it, a synthetic demo dataset")
+    demo_images: int = Field(600, ge=40, description="images in the synthetic demo dataset (no --data)")
+    storage: str = Field("runs", description="experiment storage: a local path or a URI (s3://, gs://)")
+    name: str | None = Field(None, description="experiment name (default: space name and time)")
+    num_samples: int | None = Field(None, ge=1, description="number of trials (default: the space's, else 16)")
+    workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per Train worker (fractions share a GPU)")
+    max_concurrent: int | None = Field(None, ge=1, description="concurrent trials (default: what the cluster holds)")
+    metric: str | None = Field(None, description="objective (default best_val_f1_macro)")
+    mode: Literal["min", "max"] | None = Field(None, description="min or max (default: min for losses, else max)")
+    sampler: Literal["tpe", "random", "grid"] | None = Field(None, description="Optuna sampler (default tpe)")
+    scheduler: Literal["none", "asha"] = Field("none", description="early stopping of bad trials (ASHA)")
+    grace_period: int = Field(1, ge=1, description="ASHA: epochs every trial runs before it can be stopped")
+    reduction_factor: float = Field(2.0, gt=1, description="ASHA: reduction factor")
+    max_failures: int = Field(0, ge=0, description="retries of a failed trial (from its checkpoint)")
+    seed: int = Field(0, description="seed of the sampler, splits, class statistics and training")
+    address: str | None = Field(None, description="Ray cluster to attach to ('auto', host:port); default: local Ray")
+    set: list[str] = Field(default_factory=list, description="training setting KEY=VALUE for every trial (repeatable)")
+    resume: bool = Field(False, description="continue the interrupted experiment --storage/--name")
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_scheme(cls, value: str) -> str:
+        if "://" in value:
+            scheme = value.split("://", 1)[0]
+            if scheme not in URI_SCHEMES:
+                raise ValueError(f"storage URI scheme {scheme!r} is not supported; expected one of {URI_SCHEMES}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or value.startswith(".")):
+            raise ValueError(f"name must be a plain folder name, got {value!r}")
+        return value
+
+    @property
+    def is_uri(self) -> bool:
+        return "://" in self.storage
+
+    def storage_path(self) -> str:
+        """The storage as Tune wants it: an absolute local path or the URI."""
+        return self.storage if self.is_uri else str(Path(self.storage).expanduser().resolve())
+
+    def space_file(self) -> Path:
+        """``--space``: a path, or the name of a file in ``search_spaces/``."""
+        path = Path(self.space).expanduser()
+        if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+            return path
+        return SPACES_DIR / f"{self.space}.yaml"
+
+    def experiment_name(self) -> str:
+        if self.name:
+            return self.name
+        return f"{Path(self.space).stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+    def overrides(self) -> dict[str, Any]:
+        """``--set KEY=VALUE`` pairs (values parsed as YAML scalars), demo defaults first."""
+        values = dict(DEMO_SETTINGS) if self.data is None else {}
+        for item in self.set:
+            key, sep, text = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            values[key.strip().replace("-", "_")] = yaml.safe_load(text)
+        return values

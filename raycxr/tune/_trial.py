@@ -1,0 +1,148 @@
+"""One Tune trial = one Ray Train run of the core training loop.
+
+``run_trial`` is the function trainable: Tune calls it with the parameters Optuna
+suggested; it builds a :class:`~ray.train.torch.TorchTrainer` whose workers
+(``train_worker``) run :func:`raycxr.train.fit` — under DistributedDataParallel when there
+is more than one — and report every epoch to Tune through ``TuneReportCallback``.
+
+The decoded images live once in Ray's object store (``ExperimentData.images`` is an
+``ObjectRef``); each worker maps them zero-copy, so no trial decodes an image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import ray.train
+import ray.tune
+import torch
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from raycxr.data import Split
+from raycxr.losses import ClassStats
+from raycxr.train import SCALAR_METRICS, FitState, TrainConfig, fit
+from raycxr.tune._space import SearchSpace
+
+CHECKPOINT_FILE = "state.pt"
+#: Metrics each epoch's report carries besides ``val_*`` of that epoch.
+BEST_PREFIX = "best_val_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaling:
+    """Resources of one trial's Ray Train run."""
+
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    max_failures: int = 0
+
+    def config(self) -> ray.train.ScalingConfig:
+        resources = {"CPU": self.cpus_per_worker}
+        if self.gpus_per_worker:
+            resources["GPU"] = self.gpus_per_worker
+        return ray.train.ScalingConfig(
+            num_workers=self.workers, use_gpu=self.gpus_per_worker > 0, resources_per_worker=resources
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialConfigs:
+    """Maps a trial's parameters to its full training configuration."""
+
+    space: SearchSpace
+    base: dict[str, Any]
+
+    def train_config(self, params: dict[str, Any]) -> TrainConfig:
+        """The full training configuration of a trial with ``params``."""
+        return TrainConfig(**self.space.settings(params, self.base)).check()
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentData:
+    """What every trial reads: prepared once by the driver, shipped by reference.
+
+    Attributes:
+        images: ``ObjectRef`` of the ``(N, S, S)`` uint8 array in the object store.
+        labels: ``(N,)`` labels.
+        classes: Class names in label order.
+        split: The train/validation/test rows the search trains and validates on.
+        stats: Attention-loss class statistics of ``split.train`` (``None`` when no trial
+            can use that loss).
+        configs: Maps a trial's parameters to its training configuration.
+        scaling: Resources of each trial.
+        train_storage: Where the trials' Train runs keep their checkpoints.
+    """
+
+    images: ray.ObjectRef
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    split: Split
+    stats: ClassStats | None
+    configs: TrialConfigs
+    scaling: Scaling
+    train_storage: str
+
+
+def best_metrics(history: list[dict[str, float]]) -> dict[str, float]:
+    """``best_val_*``: the validation metrics of the early-stopping epoch so far."""
+    if not history:
+        return {}
+    best = history[int(history[-1]["best_epoch"]) - 1]
+    keys = ("loss", *SCALAR_METRICS)
+    return {BEST_PREFIX + k: best[f"val_{k}"] for k in keys if f"val_{k}" in best}
+
+
+def train_worker(loop_config: dict[str, Any]) -> None:
+    """Per-worker loop: ``fit`` with a report (and, on rank 0, a checkpoint) every epoch.
+
+    After a worker failure or a resumed experiment Ray Train hands back the latest
+    checkpoint; ``fit`` continues from it.
+    """
+    data: ExperimentData = loop_config["data"]
+    cfg = TrainConfig(**loop_config["train"])
+    images = ray.get(data.images)  # zero-copy view of the object store
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    resume = None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            resume = torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True)
+
+    def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
+        metrics = {**row, **best_metrics(state.history), "world_size": world}
+        if rank != 0:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as directory:
+            torch.save(state.state_dict(), Path(directory) / CHECKPOINT_FILE)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+
+    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume)
+
+
+def run_trial(params: dict[str, Any], data: ExperimentData) -> None:
+    """Tune's function trainable: one Ray Train run of ``params``' configuration."""
+    cfg = data.configs.train_config(params)
+    trial_id = ray.tune.get_context().get_trial_id()
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config={"train": cfg.model_dump(), "data": data},
+        scaling_config=data.scaling.config(),
+        run_config=ray.train.RunConfig(
+            # Stable across restarts of the trial, so Ray Train resumes from its checkpoint.
+            name=f"train-{trial_id}",
+            storage_path=data.train_storage,
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+            failure_config=ray.train.FailureConfig(max_failures=data.scaling.max_failures),
+        ),
+    )
+    trainer.fit()
