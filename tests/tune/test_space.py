@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from raycxr.train import TrainConfig
+from raycxr.tune import SearchSpace, load_space, make_sampler
+from raycxr.tune._settings import SPACES_DIR
+
+PAPER = {"freeze_ratio": 0.5, "beta": 0.05, "gamma": 0.1, "q": 0.25, "n": 0.001, "lr": 1e-4}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_spaces_load_and_contain_the_papers_values() -> None:
+    freeze_net = load_space(SPACES_DIR / "freeze_net.yaml")
+    for name, value in PAPER.items():
+        param = freeze_net.params[name]
+        assert param.low <= value <= param.high, name
+    paper = load_space(SPACES_DIR / "paper.yaml")
+    assert not paper.params and paper.search.num_samples == 1
+    cfg = TrainConfig(**paper.settings({}))
+    assert {k: getattr(cfg, k) for k in PAPER} == PAPER and cfg.loss == "attention" and cfg.head == "gmp"
+    baselines = load_space(SPACES_DIR / "baselines.yaml")
+    assert baselines.grid_size() == 12
+    none = TrainConfig(**baselines.settings({"loss": "wcce", "freezing": "none"}))
+    assert none.freeze_ratio == 0.0 and none.loss == "wcce"
+    stochastic = TrainConfig(**baselines.settings({"loss": "ce", "freezing": "stochastic"}))
+    assert stochastic.freeze_mode == "stochastic" and stochastic.freeze_ratio == 0.5
+
+
+def test_grid_sampler_enumerates_every_baseline_once() -> None:
+    space = load_space(SPACES_DIR / "baselines.yaml")
+    study = optuna.create_study(sampler=make_sampler("grid", space, seed=0), direction="maximize")
+    study.optimize(lambda trial: space.define(trial) or 0.0, n_trials=12)
+    combos = {(t.params["loss"], t.params["freezing"]) for t in study.trials}
+    assert len(combos) == 12
+
+
+def test_conditional_parameter_only_when_its_condition_holds(tmp_path: Path) -> None:
+    space = load_space(
+        _write(
+            tmp_path,
+            """
+params:
+  loss: {type: categorical, choices: [ce, attention]}
+  beta: {type: float, low: 0.0, high: 0.2, when: {loss: attention}}
+  lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
+""",
+        )
+    )
+    study = optuna.create_study(sampler=make_sampler("random", space, seed=3))
+    study.optimize(lambda trial: space.define(trial) or 0.0, n_trials=12)
+    for trial in study.trials:
+        assert ("beta" in trial.params) == (trial.params["loss"] == "attention")
+    assert {t.params["loss"] for t in study.trials} == {"ce", "attention"}
+
+
+def test_same_seed_same_suggestions() -> None:
+    space = load_space(SPACES_DIR / "freeze_net.yaml")
+
+    def suggestions(seed: int) -> list[dict]:
+        study = optuna.create_study(sampler=make_sampler("tpe", space, seed), direction="maximize")
+        study.optimize(lambda trial: (space.define(trial), trial.params["lr"])[1], n_trials=12)
+        return [t.params for t in study.trials]
+
+    assert suggestions(7) == suggestions(7)
+    assert suggestions(7) != suggestions(8)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("params: {lr: {type: float, low: 0.1, high: 0.01}}", "params.lr.float: Value error, low (0.1) must not be"),
+        ("params: {lr: {type: float, low: 0, high: 0.01, log: true}}", "a log scale needs low > 0 (got low=0"),
+        ("params: {loss: {type: categorical, choices: []}}", "params.loss.categorical.choices: Value should have at least 1 item"),
+        ("params: {learning_rate: {type: float, low: 0, high: 1}}", "params.learning_rate: unknown parameter name"),
+        ("params: {lr: {type: uniform, low: 0, high: 1}}", "params.lr: Input tag 'uniform' found using 'type'"),
+        ("params: {lr: {type: float, low: 0.1, high: 1, scale: 2}}", "params.lr.float.scale: Extra inputs"),
+        ("serach: {num_samples: 3}", "serach: Extra inputs are not permitted"),
+        ("fixed: {freeze_ratio: 1.5}", "fixed.freeze_ratio: Input should be less than or equal to 1 (got 1.5)"),
+        ("fixed: {data: /tmp}", "fixed.data: not a training setting of a trial"),
+        ("params: {freeze_ratio: {type: float, low: 0, high: 2}}", "params.freeze_ratio: Input should be less than"),
+        ("params: {image_size: {type: int, low: 32, high: 64}}", "params.image_size: the data is prepared once"),
+        ("params: {beta: {type: float, low: 0, high: 1, when: {loss: ce}}}", "params.beta.when: 'loss' is not in"),
+        ("params: [lr]", "params: Input should be a valid dictionary"),
+        ("- just\n- a list", "expected a mapping of settings, got list"),
+        ("params: {lr: {type: float, low: [1, high: 2}}", "not valid YAML"),
+    ],
+)
+def test_bad_space_files_are_one_line_errors_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError) as error:
+        load_space(path)
+    message = str(error.value)
+    assert expected in message, message
+    assert message.startswith(str(path))
+
+
+def test_missing_space_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"space\.yaml does not exist"):
+        load_space(tmp_path / "space.yaml")
+
+
+def test_settings_from_outside_the_space_win_over_fixed_but_not_over_params() -> None:
+    space = SearchSpace(fixed={"epochs": 30}, params={"lr": {"type": "float", "low": 1e-4, "high": 1e-2}})
+    assert space.check({"epochs": 3}).settings({"lr": 1e-3}, {"epochs": 3}) == {"epochs": 3, "lr": 1e-3}
+    with pytest.raises(ValueError, match="params.lr: searched here"):
+        space.check({"lr": 1e-3})
