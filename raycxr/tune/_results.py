@@ -34,15 +34,17 @@ def error_reason(text: str) -> str:
 
 
 def trial_status(trial: Trial, configs: TrialConfigs) -> str:
-    """``completed``, ``pruned`` (stopped by the scheduler), ``errored``, ``running`` or ``pending``."""
+    """``completed``, ``pruned`` (stopped by the scheduler), ``errored``, ``running`` or ``pending``.
+
+    A trial that never reported (stopped before its first epoch by an interrupted search)
+    is ``pending``: a resumed search runs it.
+    """
     if trial.status == Trial.ERROR:
         return "errored"
-    if trial.status != Trial.TERMINATED:
-        return "running" if trial.status == Trial.RUNNING else "pending"
     result = trial.last_result or {}
     epoch, best = result.get("epoch"), result.get("best_epoch")
-    if epoch is None or best is None:
-        return "completed"
+    if trial.status != Trial.TERMINATED or epoch is None or best is None:
+        return "running" if trial.status == Trial.RUNNING else "pending"
     cfg = configs.train_config(trial.config)
     finished = epoch >= cfg.epochs or epoch - best >= cfg.patience
     return "completed" if finished else "pruned"

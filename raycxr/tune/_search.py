@@ -244,25 +244,23 @@ def run_search(settings: TuneSettings) -> SearchResult:
     """
     plan = plan_search(settings)
     settings = plan.settings
-    cfg = plan.train_config() if plan.data else None
-    if cfg is None:
-        plan = dataclasses.replace(plan, data=_demo_data(settings))
-        cfg = plan.train_config()
-    prepared = prepare_data(cfg)
-    split = prepared.splits[cfg.fold]
-    stats = split_statistics(prepared, split, cfg) if plan.space.may_set("loss", "attention", plan.base) else None
-
-    record = {"settings": settings.model_dump(mode="json"), "space": plan.space.model_dump(mode="json")}
-    if not settings.resume:
-        write_atomic(plan.directory / EXPERIMENT_FILE, json.dumps(jsonable(record), indent=2))
-        if settings.is_uri:
-            _upload(plan.directory, plan.experiment_path, (EXPERIMENT_FILE,))
-
     started = _start_ray(settings)
     try:
-        concurrency = _cluster_concurrency(settings)
+        concurrency = _cluster_concurrency(settings)  # before the data: fail fast
         if settings.max_concurrent:
             concurrency = min(concurrency, settings.max_concurrent)
+        if plan.data is None:
+            plan = dataclasses.replace(plan, data=_demo_data(settings))
+        cfg = plan.train_config()
+        prepared = prepare_data(cfg)
+        split = prepared.splits[cfg.fold]
+        attention = plan.space.may_set("loss", "attention", plan.base)
+        stats = split_statistics(prepared, split, cfg) if attention else None
+        if not settings.resume:
+            record = {"settings": settings.model_dump(mode="json"), "space": plan.space.model_dump(mode="json")}
+            write_atomic(plan.directory / EXPERIMENT_FILE, json.dumps(jsonable(record), indent=2))
+            if settings.is_uri:
+                _upload(plan.directory, plan.experiment_path, (EXPERIMENT_FILE,))
         print(f"Experiment: {plan.experiment_path}", flush=True)
         print(f"TensorBoard: tensorboard --logdir {plan.experiment_path}", flush=True)
         print(

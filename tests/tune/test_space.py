@@ -79,7 +79,7 @@ def test_same_seed_same_suggestions() -> None:
     [
         ("params: {lr: {type: float, low: 0.1, high: 0.01}}", "params.lr.float: Value error, low (0.1) must not be"),
         ("params: {lr: {type: float, low: 0, high: 0.01, log: true}}", "a log scale needs low > 0 (got low=0"),
-        ("params: {loss: {type: categorical, choices: []}}", "params.loss.categorical.choices: Value should have at least 1 item"),
+        ("params: {loss: {type: categorical, choices: []}}", "params.loss.categorical.choices: Value should have"),
         ("params: {learning_rate: {type: float, low: 0, high: 1}}", "params.learning_rate: unknown parameter name"),
         ("params: {lr: {type: uniform, low: 0, high: 1}}", "params.lr: Input tag 'uniform' found using 'type'"),
         ("params: {lr: {type: float, low: 0.1, high: 1, scale: 2}}", "params.lr.float.scale: Extra inputs"),
@@ -111,5 +111,5 @@ def test_missing_space_file(tmp_path: Path) -> None:
 def test_settings_from_outside_the_space_win_over_fixed_but_not_over_params() -> None:
     space = SearchSpace(fixed={"epochs": 30}, params={"lr": {"type": "float", "low": 1e-4, "high": 1e-2}})
     assert space.check({"epochs": 3}).settings({"lr": 1e-3}, {"epochs": 3}) == {"epochs": 3, "lr": 1e-3}
-    with pytest.raises(ValueError, match="params.lr: searched here"):
+    with pytest.raises(ValueError, match=r"params\.lr: searched here"):
         space.check({"lr": 1e-3})

@@ -1,0 +1,71 @@
+"""Interrupt a search (Ctrl-C) after some trials, resume it, and check nothing ran twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from raycxr.tune import STUDY_FILE, TRIALS_FILE, TuneSettings, run_search
+from tests.tune.conftest import FAST
+
+pytestmark = pytest.mark.slow
+
+
+def _completed(path: Path) -> pd.DataFrame:
+    if not path.is_file() or not path.stat().st_size:
+        return pd.DataFrame(columns=["trial_id", "status"])
+    trials = pd.read_csv(path)
+    return trials[trials["status"] == "completed"]
+
+
+def _result_lines(directory: Path, trial_dir: str) -> list[dict]:
+    return [json.loads(line) for line in (directory / trial_dir / "result.json").read_text().splitlines()]
+
+
+def test_interrupted_search_resumes_without_rerunning_finished_trials(
+    tiny_dataset: Path, conditional_space: Path, tmp_path: Path
+) -> None:
+    storage = tmp_path / "storage"
+    command = [
+        sys.executable, "-m", "raycxr.tune", "--space", str(conditional_space), "--data", str(tiny_dataset),
+        "--storage", str(storage), "--name", "resume", "--num-samples", "4", "--max-concurrent", "1", "--seed", "0",
+    ]  # fmt: skip
+    for item in FAST:
+        command += ["--set", item]
+    log = (tmp_path / "first.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    directory = storage / "resume"
+    deadline = time.monotonic() + 400
+    while len(_completed(directory / TRIALS_FILE)) < 2:
+        assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "two trials did not finish in time"
+        time.sleep(1)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    assert process.wait(timeout=120) is not None
+    before = _completed(directory / TRIALS_FILE)
+    assert 2 <= len(before) < 4, (tmp_path / "first.log").read_text()[-3000:]
+    lines_before = {row.trial_id: _result_lines(directory, row.trial_dir) for row in before.itertuples()}
+
+    with pytest.raises(ValueError, match="no experiment named 'other'"):
+        run_search(TuneSettings(storage=str(storage), name="other", resume=True))
+    result = run_search(TuneSettings(storage=str(storage), name="resume", resume=True))
+
+    trials = pd.read_csv(directory / TRIALS_FILE)
+    assert len(trials) == 4 and (trials["status"] == "completed").all(), trials[["status", "error"]]
+    assert not result.interrupted and trials["trial_id"].is_unique
+    for trial_id, lines in lines_before.items():  # finished trials were not run again
+        row = trials[trials["trial_id"] == trial_id].iloc[0]
+        assert _result_lines(directory, row["trial_dir"]) == lines
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{directory / STUDY_FILE}")
+    assert len(study.trials) == 4
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert sorted(t.value for t in study.trials) == pytest.approx(sorted(trials["best_val_f1_macro"]))
