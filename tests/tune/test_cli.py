@@ -1,0 +1,65 @@
+"""Bad input to ``python -m raycxr.tune``: a one-line error (exit 2) before Ray or any trial starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import ray
+
+from raycxr.tune.__main__ import main
+
+
+def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert not ray.is_initialized()
+    return err
+
+
+def test_bad_options(capsys, tiny_dataset: Path, tmp_path: Path) -> None:
+    storage = ["--storage", str(tmp_path)]
+    assert "num_samples: Input should be greater than or equal to 1 (got 0)" in _error(
+        capsys, ["--num-samples", "0", *storage]
+    )
+    assert "--data: /no/such/dataset does not exist." in _error(capsys, ["--data", "/no/such/dataset", *storage])
+    assert "search-space file" in _error(capsys, ["--space", str(tmp_path / "none.yaml"), *storage])
+    assert "--metric: unknown metric 'val_f2'" in _error(capsys, ["--metric", "val_f2", *storage])
+    assert "storage URI scheme 'ftp' is not supported" in _error(capsys, ["--storage", "ftp://host/x"])
+    assert "--set expects KEY=VALUE, got 'epochs'" in _error(capsys, ["--set", "epochs", *storage])
+    assert "fixed.epochs: Input should be greater than or equal to 1 (got 0)" in _error(
+        capsys, ["--set", "epochs=0", *storage]
+    )
+    assert "params.lr: searched here" in _error(capsys, ["--set", "lr=0.1", *storage])
+    assert "sampler 'grid' needs unconditional categorical parameters; 'freeze_ratio'" in _error(
+        capsys, ["--sampler", "grid", *storage]
+    )
+    assert "--resume: no experiment named 'gone'" in _error(capsys, ["--resume", "--name", "gone", *storage])
+    assert "--resume needs --name" in _error(capsys, ["--resume", *storage])
+    assert "fold must be below folds (4), got 5" in _error(
+        capsys, ["--data", str(tiny_dataset), "--set", "folds=4", "--set", "fold=5", *storage]
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_storage_that_cannot_be_written(capsys, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    assert f"--storage: cannot write to {locked / 'x'}" in _error(capsys, ["--storage", str(locked), "--name", "x"])
+
+
+def test_storage_path_that_is_a_file(capsys, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    err = _error(capsys, ["--storage", str(tmp_path / "file"), "--name", "x"])
+    assert f"--storage: cannot write to {tmp_path / 'file' / 'x'}" in err
+
+
+def test_existing_experiment_name_needs_resume(capsys, tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "raycxr.json").write_text("{}")
+    err = _error(capsys, ["--storage", str(tmp_path), "--name", "taken"])
+    assert "experiment 'taken' already exists" in err and "--resume" in err
