@@ -32,7 +32,7 @@ params:
   beta: {type: float, low: 0.0, high: 0.1}
   lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
 """
-SETTINGS = ["image_size=64", "folds=5", "epochs=3", "patience=3", "batch_size=16", "head=gap", "stats_samples=200"]
+SETTINGS = ["image_size=64", "folds=5", "batch_size=16", "head=gap", "stats_samples=200"]
 
 
 def main() -> None:
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +56,7 @@ def main() -> None:
             name="bench",
             num_samples=args.trials,
             max_concurrent=args.concurrency,
-            set=SETTINGS,
+            set=[*SETTINGS, f"epochs={args.epochs}", f"patience={args.epochs}"],
         )
         start = time.perf_counter()
         result = run_search(settings)

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# Install raycxr, write a synthetic dataset and train + evaluate the paper's configuration.
+# Install raycxr and run the main job on the built-in synthetic dataset with a local Ray:
+# a small Ray Tune + Optuna search of the Mobile Freeze-Net (python -m raycxr.tune).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
-data=runs/synthetic-cxr
-[ -d "$data" ] || .venv/bin/python -m raycxr.data.synthetic "$data" --n 1000 --size 299 --seed 0
-.venv/bin/python -m raycxr.train --data "$data" --out runs/demo --image-size 96 --freeze-ratio 0.5 \
-    --loss attention --normalize imagenet --lr 1e-3 --batch-size 16 --epochs 4 "$@"
+.venv/bin/python -m raycxr.tune --storage runs "$@"
