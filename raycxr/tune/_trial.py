@@ -12,6 +12,7 @@ The decoded images live once in Ray's object store (``ExperimentData.images`` is
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     After a worker failure or a resumed experiment Ray Train hands back the latest
     checkpoint; ``fit`` continues from it.
     """
+    # Ray Train logs every report and checkpoint (whole metric dicts) at INFO; Tune's table says it.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     data: ExperimentData = loop_config["data"]
     cfg = TrainConfig(**loop_config["train"])
     images = ray.get(data.images)  # zero-copy view of the object store
