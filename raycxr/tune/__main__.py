@@ -43,8 +43,8 @@ def summary(result: SearchResult) -> str:
             f"Best trial {best['trial_id']}: {best['metric']} = {best['value']:.4f} ({params or 'no parameters'})"
         )
         lines.append("  " + ", ".join(f"{k} {v:.4f}" for k, v in best["metrics"].items()))
-    directory = result.plan.directory
-    lines.append(f"Results: {directory / 'trials.csv'}, {directory / 'best_config.json'}, {directory / 'optuna.db'}")
+    where = result.plan.experiment_path
+    lines.append(f"Results: {where}/trials.csv, {where}/best_config.json, {where}/optuna.db")
     if result.interrupted:
         plan = result.plan
         lines.append(

@@ -158,3 +158,16 @@ def test_asha_prunes_on_two_cpus_and_releases_resources(
 
 def _live_placement_groups() -> list[dict]:
     return [pg for pg in ray.util.placement_group_table().values() if pg["state"] != "REMOVED"]
+
+
+def test_uri_storage_receives_every_result_file(ray_cluster, tiny_dataset: Path, tmp_path: Path) -> None:
+    settings = TuneSettings(
+        data=tiny_dataset, storage=f"file://{tmp_path}/bucket", name="uri", num_samples=1, set=[*FAST, "epochs=1"]
+    )
+    result = run_search(settings)
+    remote = tmp_path / "bucket" / "uri"
+    for name in (TRIALS_FILE, BEST_FILE, STUDY_FILE, "raycxr.json"):
+        assert (remote / name).is_file(), name
+    assert pd.read_csv(remote / TRIALS_FILE)["status"].tolist() == ["completed"]
+    assert list(remote.glob("trial_*/events.out.tfevents.*")) and list(remote.glob("train/train-*/checkpoint_*"))
+    assert json.loads((remote / BEST_FILE).read_text())["trial_id"] == result.best["trial_id"]
