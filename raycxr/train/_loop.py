@@ -84,6 +84,8 @@ class FitResult:
         loss_info: The loss and its class weights (α, α¹ and the class statistics).
         parameters: Trainable and frozen parameter counts.
         seconds: Wall time of training.
+        probabilities: Class probabilities of the restored model on ``val``, ``test``
+            (and ``holdout``) rows, in row order.
     """
 
     model: FreezeNet
@@ -95,6 +97,7 @@ class FitResult:
     loss_info: dict[str, Any]
     parameters: dict[str, int]
     seconds: float
+    probabilities: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def epochs_run(self) -> int:
@@ -254,8 +257,11 @@ def fit(
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
     eval_batch = max(64, cfg.batch_size)
 
-    def measure(rows: np.ndarray) -> dict[str, Any]:
+    probabilities: dict[str, np.ndarray] = {}
+
+    def measure(rows: np.ndarray, name: str = "val") -> dict[str, Any]:
         loss, proba = evaluate(model, criterion, images, labels, rows, eval_batch, device)
+        probabilities[name] = proba
         return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
 
     state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
@@ -284,7 +290,7 @@ def fit(
     evaluate_on = {"val": split.val, "test": split.test}
     if holdout is not None and len(holdout):
         evaluate_on["holdout"] = holdout
-    results = {name: measure(rows) for name, rows in evaluate_on.items()}
+    results = {name: measure(rows, name) for name, rows in evaluate_on.items()}
     return FitResult(
         model=model,
         history=state.history,
@@ -295,4 +301,5 @@ def fit(
         loss_info=loss_info,
         parameters=model.parameter_counts(),
         seconds=time.perf_counter() - start,
+        probabilities=probabilities,
     )

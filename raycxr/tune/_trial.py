@@ -12,6 +12,7 @@ The decoded images live once in Ray's object store (``ExperimentData.images`` is
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from raycxr.data import Split
 from raycxr.losses import ClassStats
 from raycxr.train import SCALAR_METRICS, FitState, TrainConfig, fit
+from raycxr.train._cli import jsonable
 from raycxr.tune._space import SearchSpace
 
 CHECKPOINT_FILE = "state.pt"
@@ -100,52 +102,81 @@ def best_metrics(history: list[dict[str, float]]) -> dict[str, float]:
     return {BEST_PREFIX + k: best[f"val_{k}"] for k in keys if f"val_{k}" in best}
 
 
+def resume_state() -> dict[str, Any] | None:
+    """The ``FitState`` of this Train run's latest checkpoint (after a restart), else ``None``."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        path = Path(directory) / CHECKPOINT_FILE
+        return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def report(metrics: dict[str, Any], state: dict[str, Any] | None, files: dict[str, Any] | None = None) -> None:
+    """``ray.train.report`` from every worker; rank 0 attaches a checkpoint of ``state`` (and ``files``).
+
+    Args:
+        metrics: The scalars to report.
+        state: A ``FitState.state_dict()`` (``None``: no training state in the checkpoint).
+        files: More content for the checkpoint: ``*.json`` names → JSON-able objects,
+            other names → objects for ``torch.save`` (tensors, not numpy arrays).
+    """
+    if ray.train.get_context().get_world_rank() != 0:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        if state is not None:
+            torch.save(state, Path(directory) / CHECKPOINT_FILE)
+        for name, content in (files or {}).items():
+            if name.endswith(".json"):
+                (Path(directory) / name).write_text(json.dumps(jsonable(content)))
+            else:
+                torch.save(content, Path(directory) / name)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+
+
+def quiet_train_logs() -> None:
+    """Ray Train logs every report and checkpoint (whole metric dicts) at INFO; Tune's table says it."""
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
+
+
 def train_worker(loop_config: dict[str, Any]) -> None:
     """Per-worker loop: ``fit`` with a report (and, on rank 0, a checkpoint) every epoch.
 
     After a worker failure or a resumed experiment Ray Train hands back the latest
     checkpoint; ``fit`` continues from it.
     """
-    # Ray Train logs every report and checkpoint (whole metric dicts) at INFO; Tune's table says it.
-    logging.getLogger("ray.train").setLevel(logging.WARNING)
+    quiet_train_logs()
     data: ExperimentData = loop_config["data"]
     cfg = TrainConfig(**loop_config["train"])
     images = ray.get(data.images)  # zero-copy view of the object store
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    resume = None
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            resume = torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True)
+    world = ray.train.get_context().get_world_size()
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
-        metrics = {**row, **best_metrics(state.history), "world_size": world}
-        if rank != 0:
-            ray.train.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as directory:
-            torch.save(state.state_dict(), Path(directory) / CHECKPOINT_FILE)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+        report({**row, **best_metrics(state.history), "world_size": world}, state.state_dict())
 
-    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume)
+    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume_state())
+
+
+def train_run(worker: Any, loop_config: dict[str, Any], scaling: Scaling, storage: str) -> None:
+    """Run ``worker`` as a Ray Train run for the current Tune trial, reporting to Tune."""
+    trainer = TorchTrainer(
+        worker,
+        train_loop_config=loop_config,
+        scaling_config=scaling.config(),
+        run_config=ray.train.RunConfig(
+            # Stable across restarts of the trial, so Ray Train resumes from its checkpoint.
+            name=f"train-{ray.tune.get_context().get_trial_id()}",
+            storage_path=storage,
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+            failure_config=ray.train.FailureConfig(max_failures=scaling.max_failures),
+        ),
+    )
+    trainer.fit()
 
 
 def run_trial(params: dict[str, Any], data: ExperimentData) -> None:
     """Tune's function trainable: one Ray Train run of ``params``' configuration."""
     cfg = data.configs.train_config(params)
-    trial_id = ray.tune.get_context().get_trial_id()
-    trainer = TorchTrainer(
-        train_worker,
-        train_loop_config={"train": cfg.model_dump(), "data": data},
-        scaling_config=data.scaling.config(),
-        run_config=ray.train.RunConfig(
-            # Stable across restarts of the trial, so Ray Train resumes from its checkpoint.
-            name=f"train-{trial_id}",
-            storage_path=data.train_storage,
-            callbacks=[TuneReportCallback()],
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
-            failure_config=ray.train.FailureConfig(max_failures=data.scaling.max_failures),
-        ),
-    )
-    trainer.fit()
+    train_run(train_worker, {"train": cfg.model_dump(), "data": data}, data.scaling, data.train_storage)

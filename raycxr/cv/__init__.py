@@ -1,0 +1,25 @@
+"""Cross-validation of the best trials of a search and the paper's baselines, with a report."""
+
+from __future__ import annotations
+
+from raycxr.cv._configs import BASELINES, PAPER, REFERENCE, configurations, read_experiment, top_trials
+from raycxr.cv._cv import CVResult, CVSettings, run_cv
+from raycxr.cv._report import comparisons_table, folds_table, summary_table
+from raycxr.cv._stats import PairedTest, corrected_resampled_ttest
+
+__all__ = [
+    "BASELINES",
+    "PAPER",
+    "REFERENCE",
+    "CVResult",
+    "CVSettings",
+    "PairedTest",
+    "comparisons_table",
+    "configurations",
+    "corrected_resampled_ttest",
+    "folds_table",
+    "read_experiment",
+    "run_cv",
+    "summary_table",
+    "top_trials",
+]
