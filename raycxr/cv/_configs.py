@@ -61,7 +61,13 @@ def top_trials(trials: pd.DataFrame, metric: str, mode: str, k: int, directory: 
 
 
 def configurations(
-    record: dict[str, Any], trials: pd.DataFrame, metric: str, mode: str, top_k: int, baselines: bool, directory: Path
+    record: dict[str, Any],
+    trials: pd.DataFrame,
+    metric: str,
+    mode: str,
+    top_k: int,
+    baselines: list[str],
+    directory: Path,
 ) -> dict[str, dict[str, Any]]:
     """Name → training settings (everything but the data and the split) of every configuration."""
     space = SearchSpace(**record["space"])
@@ -71,9 +77,8 @@ def configurations(
         params = {k.removeprefix("param_"): v for k, v in row.items() if k.startswith("param_") and pd.notna(v)}
         params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
         configs[f"top{rank}-{row['trial_id']}"] = space.settings(params, base)
-    if baselines:
-        for name, settings in BASELINES.items():
-            configs[name] = {**space.fixed, **base, **settings}
+    for name in baselines:
+        configs[name] = {**space.fixed, **base, **BASELINES[name]}
     return configs
 
 

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 import numpy as np
 import ray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from raycxr.cv._configs import REFERENCE, configurations, read_experiment
+from raycxr.cv._configs import BASELINES, REFERENCE, configurations, read_experiment
 from raycxr.cv._report import (
     comparisons_table,
     folds_table,
@@ -23,6 +23,7 @@ from raycxr.cv._report import (
     write_report,
 )
 from raycxr.cv._run import CVData, FoldRun, execute, prepare_folds
+from raycxr.data import fold_files_in, index_dataset, read_fold_files
 from raycxr.train import TrainConfig
 from raycxr.tune import STUDY_FILE, SearchSpace, TuneSettings
 from raycxr.tune._search import DEFAULT_METRIC, _cluster_concurrency, _demo_data, _start_ray
@@ -39,12 +40,31 @@ class CVSettings(BaseModel):
     folds: int | None = Field(None, description="number of folds (default: the search's 'folds' setting)")
     folds_csv: Path | None = Field(None, description="folder of predefined fold*.csv files (the paper's folds)")
     split: Literal["stratified", "group"] = Field("stratified", description="fold kind when no --folds-csv")
-    baselines: Literal["paper", "none"] = Field("paper", description="'paper': add the paper's four baselines")
+    baselines: str = Field(
+        "all", description=f"baselines to add: 'all', 'none' or a comma list of {', '.join(BASELINES)}"
+    )
     workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per (configuration, fold) run")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker")
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per Train worker")
     max_concurrent: int | None = Field(None, ge=1, description="runs at a time (default: what the cluster holds)")
     address: str | None = Field(None, description="Ray cluster to attach to; default: local Ray")
+
+    @field_validator("baselines")
+    @classmethod
+    def _known_baselines(cls, value: str) -> str:
+        unknown = set(baseline_names(value)) - set(BASELINES)
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {sorted(unknown)}; expected 'all', 'none' or {list(BASELINES)}")
+        return value
+
+
+def baseline_names(value: str) -> list[str]:
+    """``all`` / ``none`` / ``a,b`` → the baseline names."""
+    if value == "all":
+        return list(BASELINES)
+    if value == "none":
+        return []
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 @dataclasses.dataclass
@@ -99,6 +119,8 @@ def run_cv(settings: CVSettings) -> CVResult:
     cfg = _train_config(settings, search, configs)
     if settings.folds_csv is not None and settings.folds is not None:
         raise ValueError("give --folds or --folds-csv, not both (the fold files decide the number of folds).")
+    if settings.folds_csv is not None and cfg.data is not None:  # cheap: bad fold files fail before Ray
+        read_fold_files(index_dataset(cfg.data), fold_files_in(settings.folds_csv))
 
     started = _start_ray(TuneSettings(address=settings.address))
     try:
