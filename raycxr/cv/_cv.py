@@ -113,7 +113,9 @@ def run_cv(settings: CVSettings) -> CVResult:
     space = SearchSpace(**record["space"])
     metric = search.metric or space.search.metric or DEFAULT_METRIC
     mode = search.mode or space.search.mode or ("min" if metric.endswith("loss") else "max")
-    configs = configurations(record, trials, metric, mode, settings.top_k, settings.baselines == "paper", directory)
+    configs = configurations(
+        record, trials, metric, mode, settings.top_k, baseline_names(settings.baselines), directory
+    )
     if not configs:
         raise ValueError("nothing to cross-validate: --top-k 0 and --baselines none.")
     cfg = _train_config(settings, search, configs)
