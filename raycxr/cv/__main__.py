@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from raycxr.cv._cv import CVSettings, run_cv
-from raycxr.train._cli import add_config_options
-from raycxr.train._config import format_validation_error
+from raycxr.train._cli import add_config_options, run_from_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -22,15 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("experiment", help="the search's experiment folder (STORAGE/NAME)")
     add_config_options(parser, CVSettings, skip=("experiment",))
     args = parser.parse_args(argv)
-    try:
-        values = {k: v for k, v in vars(args).items() if k in CVSettings.model_fields}
-        try:
-            settings = CVSettings(**values)
-        except ValidationError as error:
-            raise ValueError(format_validation_error(error, "command line")) from None
-        result = run_cv(settings)
-    except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
+    result = run_from_args(parser, args, CVSettings, run_cv)
     print(f"Best configuration by mean test macro-F1: {result.best}. Report: {result.report}", flush=True)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from raycxr.train._cli import add_config_options, config_from_args, jsonable
+from raycxr.train._cli import add_config_options, jsonable, run_from_args
 from raycxr.train._config import TrainConfig
 from raycxr.train._data import prepare_data, split_statistics
 from raycxr.train._loop import FitState, fit
@@ -76,15 +76,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_config_options(parser, TrainConfig)
     args = parser.parse_args(argv)
-    try:
-        cfg = config_from_args(args, TrainConfig)
-        metrics = run(cfg)
-    except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
+    metrics = run_from_args(parser, args, TrainConfig, run)
     test = metrics["test"]
     print(
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}: test accuracy {test['accuracy']:.4f}, "
-        f"macro-F1 {test['f1_macro']:.4f}; wrote {Path(cfg.out) / 'metrics.json'}",
+        f"macro-F1 {test['f1_macro']:.4f}; wrote {Path(metrics['config']['out']) / 'metrics.json'}",
         file=sys.stdout,
     )
 

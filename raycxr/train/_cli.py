@@ -6,7 +6,7 @@ import argparse
 import math
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,16 @@ def config_from_args(args: argparse.Namespace, model: type[BaseModel], skip: Seq
         return model(**values)
     except ValidationError as error:
         raise ValueError(format_validation_error(error, source)) from None
+
+
+def run_from_args(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, model: type[BaseModel], run: Callable[[Any], Any]
+) -> Any:
+    """Validate ``args`` into ``model`` and call ``run`` with it; bad input exits 2 with a one-line error."""
+    try:
+        return run(config_from_args(args, model))
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
 
 
 def jsonable(value: Any) -> Any:

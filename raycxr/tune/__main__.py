@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from raycxr.train._cli import add_config_options, config_from_args
+from raycxr.train._cli import add_config_options, run_from_args
 from raycxr.tune._search import SearchResult, run_search
 from raycxr.tune._settings import TuneSettings
 
@@ -57,11 +57,7 @@ def summary(result: SearchResult) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     cli = parser()
     args = cli.parse_args(argv)
-    try:
-        settings = config_from_args(args, TuneSettings)
-        result = run_search(settings)
-    except (ValueError, FileNotFoundError) as error:
-        cli.exit(2, f"error: {error}\n")
+    result = run_from_args(cli, args, TuneSettings, run_search)
     print(summary(result), flush=True)
 
 
