@@ -156,3 +156,24 @@ def test_overlapping_fold_files_and_empty_experiments(experiment: Path, tiny_dat
         run_cv(CVSettings(experiment=empty, top_k=1))
     with pytest.raises(ValueError, match="not a raycxr search experiment"):
         run_cv(CVSettings(experiment=tmp_path, top_k=1))
+
+
+def test_holdout_images_never_train_and_are_reported(experiment: Path, tmp_path: Path) -> None:
+    """A search run with a holdout fraction: the CV keeps those images out of every fold."""
+    held = tmp_path / "held"
+    held.mkdir()
+    record = json.loads((experiment / "raycxr.json").read_text())
+    record["settings"]["set"] = [*record["settings"]["set"], "holdout_fraction=0.25"]
+    (held / "raycxr.json").write_text(json.dumps(record))
+    (held / "trials.csv").write_text((experiment / "trials.csv").read_text())
+    result = run_cv(CVSettings(experiment=held, top_k=0, baselines="paper", folds=2))
+    assert len(result.runs) == 2 and not any(r.error for r in result.runs)
+    holdout = set(result.runs[0].evaluation["holdout_rows"].tolist())
+    assert abs(len(holdout) - 30) <= 2  # a quarter of the 120 images
+    for run in result.runs:
+        assert set(run.evaluation["holdout_rows"].tolist()) == holdout
+        assert not holdout & set(run.evaluation["test_rows"].tolist())
+    folds = pd.read_csv(held / "cv" / "folds.csv")
+    assert set(folds["set"]) == {"test", "holdout"}
+    report = (held / "cv" / "report.md").read_text()
+    assert "## Holdout metrics" in report and "the honest number" in report
