@@ -22,6 +22,7 @@ from raycxr.data import Split
 from raycxr.losses import ClassStats, class_statistics
 from raycxr.train import FitState, TrainConfig, fit, prepare_data, scalars
 from raycxr.train._cli import jsonable
+from raycxr.tune._results import error_reason
 from raycxr.tune._search import TRIAL_DRIVER_RESOURCES
 from raycxr.tune._trial import Scaling, quiet_train_logs, report, resume_state, train_run
 
@@ -167,8 +168,6 @@ def execute(directory: Path, data: CVData, folds: int, concurrency: int, record:
         if "final" in history:
             history = history[history["final"].isna()]
         if result.error is not None or not result.metrics or "checkpoint_path" not in result.metrics:
-            from raycxr.tune._results import error_reason
-
             reason = error_reason(str(result.error)) if result.error is not None else "no result"
             runs.append(FoldRun(config, fold, reason, None, None, history))
             continue
