@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from raycxr.tune import EXPERIMENT_FILE, TRIALS_FILE, SearchSpace
+from raycxr.tune._results import trial_params
 
 #: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss.
 PAPER = {
@@ -74,8 +75,7 @@ def configurations(
     base = _base(record)
     configs: dict[str, dict[str, Any]] = {}
     for rank, (_, row) in enumerate(top_trials(trials, metric, mode, top_k, directory).iterrows(), start=1):
-        params = {k.removeprefix("param_"): v for k, v in row.items() if k.startswith("param_") and pd.notna(v)}
-        params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+        params = trial_params(row)
         configs[f"top{rank}-{row['trial_id']}"] = space.settings(params, base)
     for name in baselines:
         configs[name] = {**space.fixed, **base, **BASELINES[name]}

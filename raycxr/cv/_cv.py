@@ -26,7 +26,7 @@ from raycxr.cv._run import CVData, FoldRun, execute, prepare_folds
 from raycxr.data import fold_files_in, index_dataset, read_fold_files
 from raycxr.train import TrainConfig
 from raycxr.tune import STUDY_FILE, SearchSpace, TuneSettings
-from raycxr.tune._search import DEFAULT_METRIC, _cluster_concurrency, _demo_data, _start_ray
+from raycxr.tune._search import DEFAULT_METRIC, _demo_data, cluster_concurrency, start_ray
 from raycxr.tune._trial import Scaling
 
 
@@ -124,16 +124,10 @@ def run_cv(settings: CVSettings) -> CVResult:
     if settings.folds_csv is not None and cfg.data is not None:  # cheap: bad fold files fail before Ray
         read_fold_files(index_dataset(cfg.data), fold_files_in(settings.folds_csv))
 
-    started = _start_ray(TuneSettings(address=settings.address))
+    scaling = Scaling(settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker)
+    started = start_ray(settings.address)
     try:
-        scaling = Scaling(settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker)
-        concurrency = _cluster_concurrency(
-            TuneSettings(
-                workers_per_trial=scaling.workers,
-                cpus_per_worker=scaling.cpus_per_worker,
-                gpus_per_worker=scaling.gpus_per_worker,
-            )
-        )
+        concurrency = cluster_concurrency(scaling)
         if settings.max_concurrent:
             concurrency = min(concurrency, settings.max_concurrent)
         if cfg.data is None:

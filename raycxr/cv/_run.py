@@ -19,8 +19,8 @@ import torch
 from ray import tune
 
 from raycxr.data import Split
-from raycxr.losses import ClassStats, class_statistics
-from raycxr.train import FitState, TrainConfig, fit, prepare_data, scalars
+from raycxr.losses import ClassStats
+from raycxr.train import FitState, TrainConfig, fit, prepare_data, scalars, split_statistics
 from raycxr.train._cli import jsonable
 from raycxr.tune._results import error_reason
 from raycxr.tune._search import TRIAL_DRIVER_RESOURCES
@@ -115,22 +115,7 @@ def prepare_folds(cfg: TrainConfig, configs: dict[str, dict[str, Any]]) -> tuple
     """Decode and split once; class statistics of each fold's training rows (attention loss)."""
     prepared = prepare_data(cfg)
     attention = any(settings.get("loss", "attention") == "attention" for settings in configs.values())
-    stats = (
-        [
-            class_statistics(
-                prepared.images,
-                prepared.labels,
-                len(prepared.classes),
-                s.train,
-                cfg.stats_samples,
-                cfg.stats_size,
-                cfg.seed,
-            )
-            for s in prepared.splits
-        ]
-        if attention
-        else []
-    )
+    stats = [split_statistics(prepared, split, cfg) for split in prepared.splits] if attention else []
     return prepared, stats
 
 

@@ -101,6 +101,12 @@ class TrialsTable(Callback):
         self.write(trials)
 
 
+def trial_params(row: pd.Series) -> dict[str, Any]:
+    """The searched parameters of a ``trials.csv`` row (plain Python values, unset ones left out)."""
+    params = {k.removeprefix("param_"): v for k, v in row.items() if k.startswith("param_") and pd.notna(v)}
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+
+
 def best_trial(frame: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
     """The row with the best ``metric`` among finished (completed or pruned) trials."""
     done = frame[frame["status"].isin(["completed", "pruned"])] if len(frame) else frame
@@ -115,8 +121,7 @@ def write_best(directory: Path, frame: pd.DataFrame, configs: TrialConfigs, metr
     row = best_trial(frame, metric, mode)
     if row is None:
         return None
-    params = {k.removeprefix("param_"): v for k, v in row.items() if k.startswith("param_") and pd.notna(v)}
-    params = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+    params = trial_params(row)
     best = {
         "trial_id": row["trial_id"],
         "metric": metric,

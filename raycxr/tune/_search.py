@@ -196,25 +196,25 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     return plan
 
 
-def _cluster_concurrency(settings: TuneSettings) -> int:
-    """How many trials run at once: what the cluster's CPUs and GPUs hold, at least one.
+def cluster_concurrency(scaling: Scaling) -> int:
+    """How many runs of ``scaling`` fit at once: what the cluster's CPUs and GPUs hold, at least one.
 
     Raises:
         ValueError: GPUs asked for on a cluster without any, or a trial larger than the cluster.
     """
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-    need_cpu = settings.workers_per_trial * settings.cpus_per_worker
-    need_gpu = settings.workers_per_trial * settings.gpus_per_worker
+    need_cpu = scaling.workers * scaling.cpus_per_worker
+    need_gpu = scaling.workers * scaling.gpus_per_worker
     if need_gpu and not gpus:
         raise ValueError(
-            f"--gpus-per-worker {settings.gpus_per_worker}: the Ray cluster has no GPUs "
+            f"--gpus-per-worker {scaling.gpus_per_worker}: the Ray cluster has no GPUs "
             f"({cpus:g} CPUs). Use --gpus-per-worker 0 or a cluster with GPU nodes."
         )
     if need_cpu > cpus or need_gpu > gpus:
         raise ValueError(
             f"one trial needs {need_cpu:g} CPUs and {need_gpu:g} GPUs "
-            f"({settings.workers_per_trial} workers); the cluster has {cpus:g} CPUs and {gpus:g} GPUs."
+            f"({scaling.workers} workers); the cluster has {cpus:g} CPUs and {gpus:g} GPUs."
         )
     fits = math.floor(cpus / need_cpu + 1e-9)
     if need_gpu:
@@ -222,11 +222,11 @@ def _cluster_concurrency(settings: TuneSettings) -> int:
     return max(1, fits)
 
 
-def _start_ray(settings: TuneSettings) -> bool:
-    """Connect to ``--address`` or start a local Ray with its dashboard; True if this call started it."""
+def start_ray(address: str | None) -> bool:
+    """Connect to ``address`` or start a local Ray with its dashboard; True if this call started it."""
     if ray.is_initialized():
         return False
-    context = ray.init(address=settings.address, include_dashboard=True, log_to_driver=True)
+    context = ray.init(address=address, include_dashboard=True, log_to_driver=True)
     url = getattr(context, "dashboard_url", None)
     print(f"Ray dashboard: {'http://' + url if url else 'not running (install ray[default])'}", flush=True)
     return True
@@ -244,9 +244,12 @@ def run_search(settings: TuneSettings) -> SearchResult:
     """
     plan = plan_search(settings)
     settings = plan.settings
-    started = _start_ray(settings)
+    scaling = Scaling(
+        settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker, settings.max_failures
+    )
+    started = start_ray(settings.address)
     try:
-        concurrency = _cluster_concurrency(settings)  # before the data: fail fast
+        concurrency = cluster_concurrency(scaling)  # before the data: fail fast
         if settings.max_concurrent:
             concurrency = min(concurrency, settings.max_concurrent)
         if plan.data is None:
@@ -277,9 +280,7 @@ def run_search(settings: TuneSettings) -> SearchResult:
             split=split,
             stats=stats,
             configs=configs,
-            scaling=Scaling(
-                settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker, settings.max_failures
-            ),
+            scaling=scaling,
             train_storage=f"{plan.experiment_path}/train",
         )
         # The trial itself only drives its Train run; the workers hold the CPUs and GPUs. (Tune
