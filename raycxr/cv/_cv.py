@@ -26,7 +26,8 @@ from raycxr.cv._run import CVData, FoldRun, execute, prepare_folds
 from raycxr.data import fold_files_in, index_dataset, read_fold_files
 from raycxr.train import TrainConfig
 from raycxr.tune import STUDY_FILE, SearchSpace, TuneSettings
-from raycxr.tune._search import DEFAULT_METRIC, _demo_data, cluster_concurrency, start_ray
+from raycxr.tune._cluster import cluster_concurrency, start_ray
+from raycxr.tune._search import DEFAULT_METRIC, _demo_data
 from raycxr.tune._trial import Scaling
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from raycxr.data import synthetic
 from raycxr.data._cache import default_cache_dir as cache_root
 from raycxr.train import SCALAR_METRICS, TrainConfig, prepare_data, split_statistics
 from raycxr.train._cli import jsonable
+from raycxr.tune._cluster import check_shared_storage, check_uri_writable, cluster_concurrency, start_ray
 from raycxr.tune._results import TRIALS_FILE, TrialsTable, write_atomic, write_best
 from raycxr.tune._settings import DEMO_NUM_SAMPLES, TuneSettings
 from raycxr.tune._space import SearchSpace, load_space, make_sampler
@@ -187,6 +187,8 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
             f"--name: experiment {name!r} already exists in {settings.storage}; use --resume or another --name."
         )
     _check_writable(directory)
+    if settings.is_uri and not settings.resume:
+        check_uri_writable(f"{settings.storage.rstrip('/')}/{name}")
     data = settings.data.resolve() if settings.data is not None else None
     plan = SearchPlan(
         settings, space, base, name, settings.storage_path(), directory, data, metric, mode, sampler, num_samples
@@ -194,42 +196,6 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     if data is not None:
         plan.train_config()  # the data settings are valid together (fold < folds, folds_dir …)
     return plan
-
-
-def cluster_concurrency(scaling: Scaling) -> int:
-    """How many runs of ``scaling`` fit at once: what the cluster's CPUs and GPUs hold, at least one.
-
-    Raises:
-        ValueError: GPUs asked for on a cluster without any, or a trial larger than the cluster.
-    """
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-    need_cpu = scaling.workers * scaling.cpus_per_worker
-    need_gpu = scaling.workers * scaling.gpus_per_worker
-    if need_gpu and not gpus:
-        raise ValueError(
-            f"--gpus-per-worker {scaling.gpus_per_worker}: the Ray cluster has no GPUs "
-            f"({cpus:g} CPUs). Use --gpus-per-worker 0 or a cluster with GPU nodes."
-        )
-    if need_cpu > cpus or need_gpu > gpus:
-        raise ValueError(
-            f"one trial needs {need_cpu:g} CPUs and {need_gpu:g} GPUs "
-            f"({scaling.workers} workers); the cluster has {cpus:g} CPUs and {gpus:g} GPUs."
-        )
-    fits = math.floor(cpus / need_cpu + 1e-9)
-    if need_gpu:
-        fits = min(fits, math.floor(gpus / need_gpu + 1e-9))
-    return max(1, fits)
-
-
-def start_ray(address: str | None) -> bool:
-    """Connect to ``address`` or start a local Ray with its dashboard; True if this call started it."""
-    if ray.is_initialized():
-        return False
-    context = ray.init(address=address, include_dashboard=True, log_to_driver=True)
-    url = getattr(context, "dashboard_url", None)
-    print(f"Ray dashboard: {'http://' + url if url else 'not running (install ray[default])'}", flush=True)
-    return True
 
 
 def _study_storage(plan: SearchPlan) -> optuna.storages.BaseStorage:
@@ -250,6 +216,8 @@ def run_search(settings: TuneSettings) -> SearchResult:
     started = start_ray(settings.address)
     try:
         concurrency = cluster_concurrency(scaling)  # before the data: fail fast
+        if not settings.is_uri:
+            check_shared_storage(plan.directory)
         if settings.max_concurrent:
             concurrency = min(concurrency, settings.max_concurrent)
         if plan.data is None:

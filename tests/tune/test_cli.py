@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,24 @@ def test_existing_experiment_name_needs_resume(capsys, tmp_path: Path) -> None:
     (tmp_path / "taken" / "raycxr.json").write_text("{}")
     err = _error(capsys, ["--storage", str(tmp_path), "--name", "taken"])
     assert "experiment 'taken' already exists" in err and "--resume" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_address_where_nothing_answers_fails_within_seconds(capsys, tmp_path: Path) -> None:
+    port = _free_port()
+    start = time.monotonic()
+    err = _error(capsys, ["--storage", str(tmp_path), "--address", f"127.0.0.1:{port}"])
+    assert f"--address 127.0.0.1:{port}: no Ray head answers at 127.0.0.1:{port} within 5 s" in err
+    assert time.monotonic() - start < 15
+    assert "expected 'auto', HOST:PORT" in _error(capsys, ["--storage", str(tmp_path), "--address", "nohost"])
+
+
+def test_storage_uri_that_cannot_be_written(capsys, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    err = _error(capsys, ["--storage", f"file://{tmp_path / 'file'}", "--name", "x"])
+    assert f"--storage: cannot write to file://{tmp_path / 'file'}/x:" in err

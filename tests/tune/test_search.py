@@ -119,10 +119,12 @@ def test_gpus_on_a_cluster_without_gpus_is_an_error_before_trials(
     ray_cluster, tiny_dataset: Path, tmp_path: Path
 ) -> None:
     settings = TuneSettings(data=tiny_dataset, storage=str(tmp_path), name="gpu", gpus_per_worker=1, set=FAST)
-    with pytest.raises(ValueError, match=r"--gpus-per-worker 1.0: the Ray cluster has no GPUs \(2 CPUs\)"):
+    with pytest.raises(ValueError, match=r"--gpus-per-worker 1: the Ray cluster has no GPUs \(2 CPUs\)"):
         run_search(settings)
     settings = TuneSettings(data=tiny_dataset, storage=str(tmp_path), name="big", workers_per_trial=3, set=FAST)
-    with pytest.raises(ValueError, match=r"one trial needs 3 CPUs and 0 GPUs \(3 workers\); the cluster has 2 CPUs"):
+    with pytest.raises(
+        ValueError, match=r"--workers-per-trial 3: one trial needs 3 CPUs and 0 GPUs; the cluster has 2 CPUs"
+    ):
         run_search(settings)
     assert not (tmp_path / "gpu" / TRIALS_FILE).exists()
 

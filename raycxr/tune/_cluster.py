@@ -1,0 +1,170 @@
+"""The Ray cluster a search runs on: connect (or start one), size trials to it, check its storage.
+
+Every check here fails with a one-line ``ValueError`` before any trial starts: an address
+nothing answers at, a trial no node type of the cluster can ever hold, a storage folder
+some node cannot see.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import uuid
+from pathlib import Path
+
+import pyarrow
+import pyarrow.fs
+import ray
+from ray._private.services import canonicalize_bootstrap_address
+from ray._private.state import state as ray_state
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from raycxr.tune._trial import Scaling
+
+#: Seconds to wait for the head's GCS port to answer before calling an address dead.
+CONNECT_TIMEOUT_S = 5.0
+LOCAL_ADDRESSES = (None, "", "local")
+
+
+def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail within ``timeout`` seconds if nothing listens at ``host:port`` (or ``ray://host:port``).
+
+    ``ray.init`` itself retries an unreachable GCS for a minute or more before it gives up.
+
+    Raises:
+        ValueError: The address is malformed or nothing answers there.
+    """
+    if address in LOCAL_ADDRESSES:
+        return
+    target = address.removeprefix("ray://")
+    if address == "auto":  # the cluster this machine last started (stale if it died)
+        try:
+            target = canonicalize_bootstrap_address("auto")
+        except ConnectionError as error:
+            raise ValueError(f"--address auto: {str(error).splitlines()[0]}") from None
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--address: expected 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}.")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ValueError(
+            f"--address {address}: no Ray head answers at {host}:{port} within {timeout:g} s ({reason}). "
+            "Start one with `ray start --head` or check the address."
+        ) from None
+
+
+def start_ray(address: str | None) -> bool:
+    """Connect to ``address`` or start a local Ray with its dashboard; True if this call started it.
+
+    Raises:
+        ValueError: Nothing answers at ``address`` (``auto``: no running cluster found).
+    """
+    if ray.is_initialized():
+        return False
+    check_address(address)
+    try:
+        context = ray.init(
+            address=None if address in LOCAL_ADDRESSES else address, include_dashboard=True, log_to_driver=True
+        )
+    except ConnectionError as error:
+        raise ValueError(f"--address {address}: {str(error).splitlines()[0]}") from None
+    url = getattr(context, "dashboard_url", None)
+    print(f"Ray dashboard: {'http://' + url if url else 'not running (install ray[default])'}", flush=True)
+    return True
+
+
+def max_cluster_resources() -> tuple[float, float, bool]:
+    """``(CPUs, GPUs, autoscaling)``: what the cluster can ever have.
+
+    On an autoscaling cluster (``ray up``) that is what its node types add up to at their
+    maximum counts, as Ray Train computes it; otherwise what its nodes have now.
+    """
+    now = ray.cluster_resources()
+    cpus, gpus = now.get("CPU", 0.0), now.get("GPU", 0.0)
+    most = ray_state.get_max_resources_from_cluster_config()
+    if most:
+        return max(cpus, float(most.get("CPU", 0))), max(gpus, float(most.get("GPU", 0))), True
+    return cpus, gpus, False
+
+
+def cluster_concurrency(scaling: Scaling) -> int:
+    """How many runs of ``scaling`` fit at once: what the cluster's CPUs and GPUs hold, at least one.
+
+    Raises:
+        ValueError: GPUs asked for on a cluster that can never have any, or a trial larger
+            than the cluster can ever be.
+    """
+    cpus, gpus, autoscaling = max_cluster_resources()
+    kind = "can grow to" if autoscaling else "has"
+    need_cpu = scaling.workers * scaling.cpus_per_worker
+    need_gpu = scaling.workers * scaling.gpus_per_worker
+    if need_gpu and not gpus:
+        raise ValueError(
+            f"--gpus-per-worker {scaling.gpus_per_worker:g}: the Ray cluster {kind} no GPUs "
+            f"({cpus:g} CPUs). Use --gpus-per-worker 0 or a cluster with GPU nodes."
+        )
+    if need_cpu > cpus or need_gpu > gpus:
+        raise ValueError(
+            f"--workers-per-trial {scaling.workers}: one trial needs {need_cpu:g} CPUs and {need_gpu:g} GPUs; "
+            f"the cluster {kind} {cpus:g} CPUs and {gpus:g} GPUs."
+        )
+    fits = math.floor(cpus / need_cpu + 1e-9)
+    if need_gpu:
+        fits = min(fits, math.floor(gpus / need_gpu + 1e-9))
+    return max(1, fits)
+
+
+def check_uri_writable(uri: str) -> None:
+    """Write and delete a probe file under a storage URI (``s3://``, ``gs://``, ``file://`` …).
+
+    Raises:
+        ValueError: pyarrow cannot resolve the URI or write there.
+    """
+    try:
+        fs, root = pyarrow.fs.FileSystem.from_uri(uri)
+        fs.create_dir(root, recursive=True)
+        probe = f"{root}/.raycxr-write-test"
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"")
+        fs.delete_file(probe)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise ValueError(f"--storage: cannot write to {uri}: {str(error).splitlines()[0]}") from None
+
+
+@ray.remote(num_cpus=0)
+def _sees(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def check_shared_storage(directory: Path) -> None:
+    """On a multi-node cluster, check that every node sees the local storage ``directory``.
+
+    Trials write checkpoints and results from whichever node runs them, so a local path
+    must be a shared mount (NFS …) on every node, else results are lost.
+
+    Raises:
+        ValueError: Some node does not see a file the driver wrote there.
+    """
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    if len(nodes) < 2:
+        return
+    probe = directory / f".raycxr-shared-{uuid.uuid4().hex}"
+    probe.write_text("")
+    try:
+        checks = [
+            _sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+                str(probe)
+            )
+            for n in nodes
+        ]
+        seen = ray.get(checks)
+    finally:
+        probe.unlink()
+    blind = [f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})" for n, ok in zip(nodes, seen) if not ok]
+    if blind:
+        raise ValueError(
+            f"--storage {directory}: not visible on node(s) {', '.join(blind)}. A multi-node search needs "
+            "storage every node can write: a shared mount at the same path, or s3:// / gs://."
+        )
