@@ -60,6 +60,8 @@ def trial_row(trial: Trial, configs: TrialConfigs, metric: str) -> dict[str, Any
     row["best_epoch"] = result.get("best_epoch")
     row |= {k: v for k, v in result.items() if k.startswith(BEST_PREFIX)}
     row["world_size"] = result.get("world_size")
+    row["node"] = result.get("node")
+    row["resumed_from_epoch"] = result.get("resumed_from_epoch")
     row["seconds"] = result.get("time_total_s")
     row["error"] = ""
     if trial.status == Trial.ERROR:

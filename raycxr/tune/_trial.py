@@ -150,12 +150,17 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     data: ExperimentData = loop_config["data"]
     cfg = TrainConfig(**loop_config["train"])
     images = ray.get(data.images)  # zero-copy view of the object store
-    world = ray.train.get_context().get_world_size()
+    resume = resume_state()
+    where = {
+        "world_size": ray.train.get_context().get_world_size(),
+        "node": ray.get_runtime_context().get_node_id(),  # of this worker (rank 0's is what Tune keeps)
+        "resumed_from_epoch": int(resume["epoch"]) if resume is not None else 0,
+    }
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
-        report({**row, **best_metrics(state.history), "world_size": world}, state.state_dict())
+        report({**row, **best_metrics(state.history), **where}, state.state_dict())
 
-    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume_state())
+    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume)
 
 
 def train_run(worker: Any, loop_config: dict[str, Any], scaling: Scaling, storage: str) -> None:
