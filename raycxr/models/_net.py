@@ -43,9 +43,12 @@ class GrayscaleInput(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("scale", 1.0 / (torch.tensor(std).view(1, 3, 1, 1) * 255.0))
 
+    channels_last = False  #: output in NHWC memory layout (set by ``FreezeNet.to_channels_last``)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.unsqueeze(1) if images.dim() == 3 else images
-        return (x.float() - self.mean) * self.scale  # broadcasts 1 → 3 channels
+        x = (x.float() - self.mean) * self.scale  # broadcasts 1 → 3 channels
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
 def _head(name: str, in_features: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
@@ -103,11 +106,60 @@ class FreezeNet(nn.Module):
         keep_frozen_batchnorm_in_eval(self)
         return self
 
+    def to_channels_last(self) -> FreezeNet:
+        """NHWC layout for weights and activations: faster convolutions on GPUs (tensor cores)."""
+        self.input.channels_last = True
+        return self.to(memory_format=torch.channels_last)
+
+    def frozen_blocks(self) -> int:
+        """How many leading ``features`` blocks are frozen entirely.
+
+        Those blocks (and the input adapter) are a fixed function of the image: no trainable
+        parameter, BatchNorm in eval mode, no dropout. A block the freeze cut runs through —
+        ``features[9]`` at r = 0.5, a residual block — is not counted, so its skip connection
+        is always computed from its own input.
+        """
+        count = 0
+        for block in self.features:
+            if not all(getattr(m, "raycxr_frozen", False) for m in leaf_layers(block)):
+                break
+            count += 1
+        return count
+
+    def prefix(self, blocks: int) -> nn.Sequential:
+        """Images → activations after the first ``blocks`` feature blocks (modules shared)."""
+        return nn.Sequential(self.input, *self.features[:blocks])
+
+    def tail(self, blocks: int) -> FreezeNetTail:
+        """Activations after the first ``blocks`` feature blocks → logits (modules shared)."""
+        return FreezeNetTail(self, blocks)
+
     def parameter_counts(self) -> dict[str, int]:
         """Numbers of trainable and frozen parameters."""
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
         return {"trainable": trainable, "frozen": frozen}
+
+
+class FreezeNetTail(nn.Module):
+    """The part of a :class:`FreezeNet` after its first ``blocks`` feature blocks.
+
+    ``net.tail(k)(net.prefix(k)(images)) == net(images)``: training the tail on cached
+    prefix activations trains the same parameters (shared with ``net``) on the same function.
+    """
+
+    def __init__(self, net: FreezeNet, blocks: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(*net.features[blocks:])
+        self.pool, self.classifier = net.pool, net.classifier
+
+    def forward(self, activations: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(activations)))
+
+    def train(self, mode: bool = True) -> FreezeNetTail:
+        super().train(mode)
+        keep_frozen_batchnorm_in_eval(self)
+        return self
 
 
 def build_model(

@@ -58,6 +58,7 @@ def run(cfg: TrainConfig) -> dict[str, object]:
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
+        "cached_blocks": result.cached_blocks,
         "history": result.history,
         "val": result.val,
         "test": result.test,

@@ -71,6 +71,15 @@ class TrainConfig(BaseModel):
     patience: int = Field(5, ge=1, description="early stopping: epochs without a lower validation loss")
     seed: int = Field(0, description="seed of splits, statistics, initialisation and shuffling")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses a GPU when there is one")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="'bf16' autocast (mixed precision); 'auto': bf16 on GPUs that support it, else fp32"
+    )
+    frozen_cache_gb: float = Field(
+        2.0,
+        ge=0,
+        description="compute the frozen blocks once per image and train on their cached output when it fits "
+        "in this many GiB per worker (exact: no random augmentation); 0 turns it off",
+    )
 
     @field_validator("weights")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,12 +20,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import BatchSampler, DistributedSampler, SequentialSampler
+from torch.utils.data import DistributedSampler, SequentialSampler
 
 from raycxr.data import Split
 from raycxr.losses import ClassStats, build_loss
 from raycxr.models import FreezeNet, build_model
 from raycxr.train._config import TrainConfig
+from raycxr.train._feed import autocast, batches, frozen_activations, place, use_bf16
 from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
 
 
@@ -68,6 +69,17 @@ class FitState:
         torch.set_rng_state(state["rng"])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Feed:
+    """What an epoch trains and validates: a model, its inputs and the train/val positions in them."""
+
+    model: nn.Module
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    train: np.ndarray
+    val: np.ndarray
+
+
 EpochCallback = Callable[[dict[str, float], FitState, bool], None]
 
 
@@ -86,6 +98,8 @@ class FitResult:
         seconds: Wall time of training.
         probabilities: Class probabilities of the restored model on ``val``, ``test``
             (and ``holdout``) rows, in row order.
+        cached_blocks: Leading feature blocks whose output was computed once per image and
+            cached (0: none; see ``TrainConfig.frozen_cache_gb``).
     """
 
     model: FreezeNet
@@ -98,6 +112,7 @@ class FitResult:
     parameters: dict[str, int]
     seconds: float
     probabilities: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    cached_blocks: int = 0
 
     @property
     def epochs_run(self) -> int:
@@ -122,30 +137,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _batches(
-    images: np.ndarray, labels: np.ndarray, rows: np.ndarray, batch_size: int, sampler: Any, device: torch.device
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images, labels) batches of ``rows`` in ``sampler``'s order, on ``device``."""
-    for positions in BatchSampler(sampler, batch_size, drop_last=False):
-        batch = rows[positions]
-        x = torch.from_numpy(images[batch]).to(device, non_blocking=True)
-        y = torch.from_numpy(labels[batch]).to(device, non_blocking=True)
-        yield x, y
-
-
 def train_one_epoch(
     model: nn.Module,
     criterion: nn.Module,
     optimizer: torch.optim.Optimizer,
-    images: np.ndarray,
-    labels: np.ndarray,
+    images: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
     rows: np.ndarray,
     batch_size: int,
     device: torch.device,
     epoch: int,
     seed: int = 0,
+    bf16: bool = False,
 ) -> float:
     """One pass over ``rows`` (this process's shard of them), shuffled by (seed, epoch).
+
+    ``images`` are what ``model`` takes: uint8 images, or cached activations for a
+    :class:`~raycxr.models.FreezeNetTail`. ``bf16`` runs the forward pass under bf16 autocast
+    (the loss is computed in float32).
 
     Returns:
         The mean training loss over this process's batches.
@@ -155,10 +164,12 @@ def train_one_epoch(
     sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     total, count = 0.0, 0
-    for x, y in _batches(images, labels, rows, batch_size, sampler, device):
+    for x, y in batches(images, labels, rows, batch_size, sampler, device):
         if len(y) < 2:  # BatchNorm cannot train on a single image
             continue
-        loss = criterion(model(x), y)
+        with autocast(device, bf16):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -171,17 +182,20 @@ def train_one_epoch(
 def evaluate(
     model: nn.Module,
     criterion: nn.Module,
-    images: np.ndarray,
-    labels: np.ndarray,
+    images: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
     rows: np.ndarray,
     batch_size: int,
     device: torch.device,
+    bf16: bool = False,
 ) -> tuple[float, np.ndarray]:
     """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows``."""
     model.eval()
     losses, probas = [], []
-    for x, y in _batches(images, labels, rows, batch_size, SequentialSampler(rows), device):
-        logits = model(x).float()
+    for x, y in batches(images, labels, rows, batch_size, SequentialSampler(rows), device):
+        with autocast(device, bf16):
+            logits = model(x)
+        logits = logits.float()
         losses.append(criterion(logits, y).item() * len(y))
         probas.append(torch.softmax(logits, dim=1).cpu().numpy())
     return sum(losses) / max(len(rows), 1), np.concatenate(probas)
@@ -247,20 +261,37 @@ def fit(
     model = build_model(
         len(classes), cfg.weights, cfg.freeze_ratio, cfg.freeze_mode, cfg.head, cfg.normalize, cfg.seed
     ).to(device)
+    if device.type == "cuda":
+        model.to_channels_last()
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError("Nothing to train: every parameter is frozen.")
-    _, world = _world()
-    net: nn.Module = model
-    if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
+    bf16 = use_bf16(cfg.precision, device)
     eval_batch = max(64, cfg.batch_size)
+    source, targets = place(images, device), place(labels, device)
+    feed = _Feed(model, source, targets, split.train, split.val)
+    blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 else 0
+    if blocks:  # train the tail on the frozen blocks' output, computed once per image
+        rows = np.concatenate([split.train, split.val])
+        cached = frozen_activations(model, blocks, source, rows, eval_batch, device, bf16, cfg.frozen_cache_gb * 2**30)
+        if cached is not None:
+            positions = np.arange(len(rows))
+            index = torch.as_tensor(rows, device=targets.device)
+            feed = _Feed(model.tail(blocks), cached, targets[index], positions[: len(split.train)],
+                         positions[len(split.train) :])  # fmt: skip
+    _, world = _world()
+    net: nn.Module = feed.model
+    if world > 1:
+        net = DistributedDataParallel(feed.model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
 
     probabilities: dict[str, np.ndarray] = {}
 
     def measure(rows: np.ndarray, name: str = "val") -> dict[str, Any]:
-        loss, proba = evaluate(model, criterion, images, labels, rows, eval_batch, device)
+        loss, proba = evaluate(model, criterion, source, targets, rows, eval_batch, device, bf16)
+        return record(loss, proba, rows, name)
+
+    def record(loss: float, proba: np.ndarray, rows: np.ndarray, name: str) -> dict[str, Any]:
         probabilities[name] = proba
         return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
 
@@ -270,11 +301,13 @@ def fit(
     while state.epoch < cfg.epochs and state.epoch - state.best_epoch < cfg.patience:
         epoch = state.epoch + 1
         train_loss = train_one_epoch(
-            net, criterion, optimizer, images, labels, split.train, cfg.batch_size, device, epoch, cfg.seed
-        )
+            net, criterion, optimizer, feed.inputs, feed.labels, feed.train, cfg.batch_size, device, epoch,
+            cfg.seed, bf16,
+        )  # fmt: skip
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
-        val = measure(split.val)
+        loss, proba = evaluate(feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device, bf16)
+        val = record(loss, proba, split.val, "val")
         is_best = val["loss"] < state.best_loss
         if is_best:
             state.best_loss, state.best_epoch = val["loss"], epoch
@@ -302,4 +335,5 @@ def fit(
         parameters=model.parameter_counts(),
         seconds=time.perf_counter() - start,
         probabilities=probabilities,
+        cached_blocks=blocks if feed.model is not model else 0,
     )

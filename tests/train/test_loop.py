@@ -108,3 +108,16 @@ def test_resume_from_a_checkpoint_continues_the_same_run(data, tiny_dataset: Pat
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
     assert resumed.test["loss"] == pytest.approx(full.test["loss"], rel=1e-4)
+
+
+def test_frozen_prefix_cache_is_used_where_exact_and_matches_the_uncached_run(data, tiny_dataset: Path) -> None:
+    cfg = _cfg(tiny_dataset, freeze_ratio=0.5, epochs=2, loss="ce", head="gmp")
+    split = data.splits[3]
+    cached = fit(cfg, data.images, data.labels, data.classes, split)
+    plain = fit(cfg.model_copy(update={"frozen_cache_gb": 0}), data.images, data.labels, data.classes, split)
+    too_big = fit(cfg.model_copy(update={"frozen_cache_gb": 1e-6}), data.images, data.labels, data.classes, split)
+    assert (cached.cached_blocks, plain.cached_blocks, too_big.cached_blocks) == (9, 0, 0)
+    for a, b in zip(cached.history, plain.history):
+        for key in ("train_loss", "val_loss", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    np.testing.assert_allclose(cached.probabilities["test"], plain.probabilities["test"], rtol=1e-4, atol=1e-6)
