@@ -26,7 +26,7 @@ from raycxr.cv._run import CVData, FoldRun, execute, prepare_folds
 from raycxr.data import fold_files_in, index_dataset, read_fold_files
 from raycxr.train import TrainConfig
 from raycxr.tune import STUDY_FILE, SearchSpace, TuneSettings
-from raycxr.tune._cluster import cluster_concurrency, start_ray
+from raycxr.tune._cluster import check_shared_storage, cluster_concurrency, start_ray
 from raycxr.tune._search import DEFAULT_METRIC, _demo_data
 from raycxr.tune._trial import Scaling
 
@@ -129,6 +129,7 @@ def run_cv(settings: CVSettings) -> CVResult:
     started = start_ray(settings.address)
     try:
         concurrency = cluster_concurrency(scaling)
+        check_shared_storage(directory, "experiment folder")
         if settings.max_concurrent:
             concurrency = min(concurrency, settings.max_concurrent)
         if cfg.data is None:

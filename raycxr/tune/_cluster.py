@@ -138,7 +138,7 @@ def _sees(path: str) -> bool:
     return Path(path).is_file()
 
 
-def check_shared_storage(directory: Path) -> None:
+def check_shared_storage(directory: Path, option: str = "--storage") -> None:
     """On a multi-node cluster, check that every node sees the local storage ``directory``.
 
     Trials write checkpoints and results from whichever node runs them, so a local path
@@ -165,6 +165,6 @@ def check_shared_storage(directory: Path) -> None:
     blind = [f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})" for n, ok in zip(nodes, seen) if not ok]
     if blind:
         raise ValueError(
-            f"--storage {directory}: not visible on node(s) {', '.join(blind)}. A multi-node search needs "
+            f"{option} {directory}: not visible on node(s) {', '.join(blind)}. A multi-node search needs "
             "storage every node can write: a shared mount at the same path, or s3:// / gs://."
         )

@@ -121,3 +121,13 @@ def test_frozen_prefix_cache_is_used_where_exact_and_matches_the_uncached_run(da
         for key in ("train_loss", "val_loss", "val_accuracy"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     np.testing.assert_allclose(cached.probabilities["test"], plain.probabilities["test"], rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_autocast_trains(data, tiny_dataset: Path) -> None:
+    """The GPU's mixed-precision path, run on CPU (bf16 autocast is supported there too)."""
+    cfg = _cfg(tiny_dataset, freeze_ratio=0.5, epochs=1, loss="ce", precision="bf16")
+    fp32 = fit(cfg.model_copy(update={"precision": "fp32"}), data.images, data.labels, data.classes, data.splits[0])
+    bf16 = fit(cfg, data.images, data.labels, data.classes, data.splits[0])
+    assert bf16.cached_blocks == 9 and np.isfinite(bf16.history[0]["train_loss"])
+    assert bf16.history[0]["train_loss"] != fp32.history[0]["train_loss"]  # it did run in bf16
+    assert bf16.history[0]["train_loss"] == pytest.approx(fp32.history[0]["train_loss"], rel=0.05)
