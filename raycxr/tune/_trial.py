@@ -24,6 +24,7 @@ import ray.train
 import ray.tune
 import torch
 from ray.train.torch import TorchTrainer
+from ray.train.v2._internal.execution import context as train_context
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from raycxr.data import Split
@@ -138,6 +139,8 @@ def report(metrics: dict[str, Any], state: dict[str, Any] | None, files: dict[st
 def quiet_train_logs() -> None:
     """Ray Train logs every report and checkpoint (whole metric dicts) at INFO; Tune's table says it."""
     logging.getLogger("ray.train").setLevel(logging.WARNING)
+    # The per-report line ("Reporting training result …") comes from a logger named after its file.
+    logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
