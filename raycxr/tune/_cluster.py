@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow
 import pyarrow.fs
 import ray
+import yaml
 from ray._private.services import canonicalize_bootstrap_address
 from ray._private.state import state as ray_state
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -24,6 +25,8 @@ from raycxr.tune._trial import Scaling
 #: Seconds to wait for the head's GCS port to answer before calling an address dead.
 CONNECT_TIMEOUT_S = 5.0
 LOCAL_ADDRESSES = (None, "", "local")
+#: The cluster-launcher config ``ray up`` writes on the head node (the autoscaler's input).
+BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
 
 
 def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -75,28 +78,53 @@ def start_ray(address: str | None) -> bool:
     return True
 
 
-def max_cluster_resources() -> tuple[float, float, bool]:
+def launcher_maximum(path: Path = BOOTSTRAP_CONFIG) -> tuple[float, float] | None:
+    """``(CPUs, GPUs)`` of a ``ray up`` cluster at its node types' maximum counts, or ``None``.
+
+    Reads the cluster-launcher config that ``ray up`` leaves on the head node (with the
+    node types' CPUs and GPUs filled in by the cloud provider), so a search started there
+    knows that GPU workers scaling from zero can come. ``None`` when there is no such file
+    or its node types do not say their resources.
+    """
+    path = path.expanduser()
+    if not path.is_file():
+        return None
+    config = yaml.safe_load(path.read_text()) or {}
+    cpus = gpus = 0.0
+    for name, node_type in (config.get("available_node_types") or {}).items():
+        resources = node_type.get("resources") or {}
+        count = node_type.get("max_workers", 0) + (name == config.get("head_node_type"))
+        cpus += float(resources.get("CPU", 0)) * count
+        gpus += float(resources.get("GPU", 0)) * count
+    return (cpus, gpus) if cpus or gpus else None
+
+
+def max_cluster_resources(bootstrap: Path = BOOTSTRAP_CONFIG) -> tuple[float, float, bool]:
     """``(CPUs, GPUs, autoscaling)``: what the cluster can ever have.
 
-    On an autoscaling cluster (``ray up``) that is what its node types add up to at their
-    maximum counts, as Ray Train computes it; otherwise what its nodes have now.
+    On an autoscaling cluster that is what its node types add up to at their maximum
+    counts: from the cluster config Ray keeps in its GCS (as Ray Train reads it), else from
+    the launcher config ``ray up`` leaves on the head; otherwise what its nodes have now.
     """
     now = ray.cluster_resources()
     cpus, gpus = now.get("CPU", 0.0), now.get("GPU", 0.0)
     most = ray_state.get_max_resources_from_cluster_config()
     if most:
         return max(cpus, float(most.get("CPU", 0))), max(gpus, float(most.get("GPU", 0))), True
+    launcher = launcher_maximum(bootstrap)
+    if launcher is not None:
+        return max(cpus, launcher[0]), max(gpus, launcher[1]), True
     return cpus, gpus, False
 
 
-def cluster_concurrency(scaling: Scaling) -> int:
+def cluster_concurrency(scaling: Scaling, bootstrap: Path = BOOTSTRAP_CONFIG) -> int:
     """How many runs of ``scaling`` fit at once: what the cluster's CPUs and GPUs hold, at least one.
 
     Raises:
         ValueError: GPUs asked for on a cluster that can never have any, or a trial larger
             than the cluster can ever be.
     """
-    cpus, gpus, autoscaling = max_cluster_resources()
+    cpus, gpus, autoscaling = max_cluster_resources(bootstrap)
     kind = "can grow to" if autoscaling else "has"
     need_cpu = scaling.workers * scaling.cpus_per_worker
     need_gpu = scaling.workers * scaling.gpus_per_worker
