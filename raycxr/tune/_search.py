@@ -6,6 +6,7 @@ Everything that can be wrong with the input (space file, data, storage, resource
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -265,11 +266,25 @@ def run_search(settings: TuneSettings) -> SearchResult:
     return _finish(plan, configs)
 
 
+class _OptunaSearch(OptunaSearch):
+    """``OptunaSearch`` that lets a trial Optuna has already finished say its result again.
+
+    If the driver dies after Optuna recorded a trial's end but before Tune saved its own
+    state, the resumed search runs that trial once more: restored from its last checkpoint,
+    it trains no epoch and reports its final result again. Optuna already has it; reporting
+    to a finished Optuna trial would raise and stop the whole search.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            super().on_trial_result(trial_id, result)
+
+
 def _new_tuner(
     plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurrency: int, max_epochs: int
 ) -> tune.Tuner:
     settings = plan.settings
-    searcher = OptunaSearch(
+    searcher = _OptunaSearch(
         plan.space.define,
         metric=plan.metric,
         mode=plan.mode,
@@ -306,12 +321,27 @@ def _new_tuner(
     )
 
 
+def _fail_orphaned_trials(plan: SearchPlan) -> None:
+    """Mark Optuna trials still ``RUNNING`` after the search ended as failed.
+
+    A driver killed outright (SIGKILL, a lost SSH session without tmux) can leave a trial
+    Optuna had suggested but Tune never recorded; the resumed search asks for a new one, and
+    the orphan would stay ``RUNNING`` in ``optuna.db`` for ever.
+    """
+    storage = _study_storage(plan)
+    study_id = storage.get_study_id_from_name(plan.name)
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
 def _finish(plan: SearchPlan, configs: TrialConfigs) -> SearchResult:
     path = plan.directory / TRIALS_FILE
     trials = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
     best = write_best(plan.directory, trials, configs, plan.metric, plan.mode) if len(trials) else None
     finished = trials["status"].isin(["completed", "pruned", "errored"]).sum() if len(trials) else 0
     interrupted = finished < plan.num_samples
+    if not interrupted:
+        _fail_orphaned_trials(plan)
     if plan.settings.is_uri:
         _upload(plan.directory, plan.experiment_path, (TRIALS_FILE, "best_config.json", STUDY_FILE, EXPERIMENT_FILE))
     return SearchResult(plan, trials, best, interrupted)

@@ -160,10 +160,19 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         "resumed_from_epoch": int(resume["epoch"]) if resume is not None else 0,
     }
 
+    reported = False
+
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
+        nonlocal reported
         report({**row, **best_metrics(state.history), **where}, state.state_dict())
+        reported = True
 
     fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume)
+    if not reported and resume is not None and resume["history"]:
+        # Restored from the checkpoint of its last epoch (the driver died before Tune saw the
+        # trial end): no epoch ran, so say the final result again, else Tune has none.
+        history = resume["history"]
+        report({**history[-1], **best_metrics(history), **where}, resume)
 
 
 def train_run(worker: Any, loop_config: dict[str, Any], scaling: Scaling, storage: str) -> None:
