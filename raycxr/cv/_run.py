@@ -28,6 +28,7 @@ from raycxr.tune._trial import Scaling, quiet_train_logs, report, resume_state, 
 
 EVALUATION_FILE = "evaluation.pt"
 METRICS_FILE = "metrics.json"
+FINAL_FILE = "final.json"  #: the run's last report, said again if it is restarted after it ended
 CV_RECORD = "cv.json"
 
 
@@ -69,6 +70,10 @@ def cv_worker(loop_config: dict[str, Any]) -> None:
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
         report(row, state.state_dict())
 
+    done = _finished_run()
+    if done is not None:  # the run had ended, but the interrupted CV had not recorded it
+        report(done[FINAL_FILE], None, done)
+        return
     holdout = data.holdout if len(data.holdout) else None
     result = fit(cfg, images, data.labels, data.classes, split, stats, holdout, on_epoch, resume=resume_state())
     final = {**result.history[-1], "final": 1.0, **scalars(result.test, "test")}
@@ -91,7 +96,23 @@ def cv_worker(loop_config: dict[str, Any]) -> None:
         "best_epoch": result.best_epoch,
         "sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
     }
-    report(final, None, {EVALUATION_FILE: evaluation, METRICS_FILE: metrics})
+    report(final, None, {EVALUATION_FILE: evaluation, METRICS_FILE: metrics, FINAL_FILE: final})
+
+
+def _finished_run() -> dict[str, Any] | None:
+    """The files of this run's final checkpoint when it has one (it ended before a restart)."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        path = Path(directory)
+        if not (path / FINAL_FILE).is_file():
+            return None
+        return {
+            FINAL_FILE: json.loads((path / FINAL_FILE).read_text()),
+            METRICS_FILE: json.loads((path / METRICS_FILE).read_text()),
+            EVALUATION_FILE: torch.load(path / EVALUATION_FILE, weights_only=True),
+        }
 
 
 def run_cv_trial(params: dict[str, Any], data: CVData) -> None:
