@@ -31,24 +31,32 @@ def _result_lines(directory: Path, trial_dir: str) -> list[dict]:
     return [json.loads(line) for line in (directory / trial_dir / "result.json").read_text().splitlines()]
 
 
+def _search_until(
+    space: Path, data: Path, storage: Path, name: str, num_samples: int, seed: int, finished: int, log_path: Path
+) -> subprocess.Popen:
+    """Start ``python -m raycxr.tune`` (one trial at a time); return once ``finished`` trials completed."""
+    command = [
+        sys.executable, "-m", "raycxr.tune", "--space", str(space), "--data", str(data), "--storage", str(storage),
+        "--name", name, "--num-samples", str(num_samples), "--max-concurrent", "1", "--seed", str(seed),
+    ]  # fmt: skip
+    for item in FAST:
+        command += ["--set", item]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    deadline = time.monotonic() + 400
+    while len(_completed(storage / name / TRIALS_FILE)) < finished:
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"{finished} trial(s) did not finish in time"
+        time.sleep(0.5)
+    return process
+
+
 def test_interrupted_search_resumes_without_rerunning_finished_trials(
     tiny_dataset: Path, conditional_space: Path, tmp_path: Path
 ) -> None:
     storage = tmp_path / "storage"
-    command = [
-        sys.executable, "-m", "raycxr.tune", "--space", str(conditional_space), "--data", str(tiny_dataset),
-        "--storage", str(storage), "--name", "resume", "--num-samples", "4", "--max-concurrent", "1", "--seed", "0",
-    ]  # fmt: skip
-    for item in FAST:
-        command += ["--set", item]
-    log = (tmp_path / "first.log").open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     directory = storage / "resume"
-    deadline = time.monotonic() + 400
-    while len(_completed(directory / TRIALS_FILE)) < 2:
-        assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "two trials did not finish in time"
-        time.sleep(1)
+    process = _search_until(conditional_space, tiny_dataset, storage, "resume", 4, 0, 2, tmp_path / "first.log")
     process.send_signal(signal.SIGINT)  # Ctrl-C
     assert process.wait(timeout=120) is not None
     before = _completed(directory / TRIALS_FILE)
@@ -74,23 +82,10 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(
 def test_search_resumes_after_its_driver_is_killed(tiny_dataset: Path, conditional_space: Path, tmp_path: Path) -> None:
     """SIGKILL (a lost SSH session, an OOM kill): no clean-up runs, yet nothing finished is lost."""
     storage = tmp_path / "storage"
-    command = [
-        sys.executable, "-m", "raycxr.tune", "--space", str(conditional_space), "--data", str(tiny_dataset),
-        "--storage", str(storage), "--name", "killed", "--num-samples", "3", "--max-concurrent", "1", "--seed", "1",
-    ]  # fmt: skip
-    for item in FAST:
-        command += ["--set", item]
-    log_path = tmp_path / "first.log"
     directory = storage / "killed"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-        deadline = time.monotonic() + 300
-        while len(_completed(directory / TRIALS_FILE)) < 1:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no trial finished in time"
-            time.sleep(0.5)
-        process.kill()
-        process.wait(timeout=30)
+    process = _search_until(conditional_space, tiny_dataset, storage, "killed", 3, 1, 1, tmp_path / "first.log")
+    process.kill()
+    process.wait(timeout=30)
     before = _completed(directory / TRIALS_FILE)
     lines_before = {row.trial_id: _result_lines(directory, row.trial_dir) for row in before.itertuples()}
     time.sleep(5)  # the killed driver's local Ray shuts itself down
