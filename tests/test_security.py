@@ -31,7 +31,7 @@ def _weights_only(call: ast.Call) -> bool:
 def test_every_torch_load_is_weights_only() -> None:
     files = [*ROOT.glob("raycxr/**/*.py"), *ROOT.glob("benchmarks/*.py")]
     calls = [(path, call) for path in files for call in _torch_load_calls(path)]
-    assert len(calls) >= 3  # weights, checkpoints, CV evaluations: the scan sees them
+    assert len(calls) >= 2  # weights, and the run layer's checkpoint files: the scan sees them
     unsafe = [f"{path.relative_to(ROOT)}:{call.lineno}" for path, call in calls if not _weights_only(call)]
     assert not unsafe, f"torch.load without weights_only=True at {unsafe}"
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from raycxr.tune import EXPERIMENT_FILE, TRIALS_FILE, SearchSpace
-from raycxr.tune._results import trial_params
+from raycxr.tune import EXPERIMENT_FILE, TRIALS_FILE, SearchSpace, trial_params
 
 #: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss.
 PAPER = {

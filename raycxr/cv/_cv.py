@@ -24,11 +24,9 @@ from raycxr.cv._report import (
 )
 from raycxr.cv._run import CVData, FoldRun, execute, prepare_folds
 from raycxr.data import fold_files_in, index_dataset, read_fold_files
+from raycxr.run import Scaling, ray_session
 from raycxr.train import TrainConfig
-from raycxr.tune import STUDY_FILE, SearchSpace, TuneSettings
-from raycxr.tune._cluster import check_shared_storage, cluster_concurrency, start_ray
-from raycxr.tune._search import DEFAULT_METRIC, _demo_data
-from raycxr.tune._trial import Scaling
+from raycxr.tune import DEFAULT_METRIC, STUDY_FILE, SearchSpace, TuneSettings, demo_data
 
 
 class CVSettings(BaseModel):
@@ -45,8 +43,11 @@ class CVSettings(BaseModel):
         "all", description=f"baselines to add: 'all', 'none' or a comma list of {', '.join(BASELINES)}"
     )
     workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per (configuration, fold) run")
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker")
-    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per Train worker")
+    cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per worker (0 only with GPUs, function path)")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per worker")
+    trainer: Literal["auto", "function", "train"] = Field(
+        "auto", description="'auto': one-worker runs train in the Tune trial, several workers as Ray Train runs"
+    )
     max_concurrent: int | None = Field(None, ge=1, description="runs at a time (default: what the cluster holds)")
     address: str | None = Field(None, description="Ray cluster to attach to; default: local Ray")
 
@@ -57,6 +58,11 @@ class CVSettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown baseline(s) {sorted(unknown)}; expected 'all', 'none' or {list(BASELINES)}")
         return value
+
+
+    def scaling(self) -> Scaling:
+        """Resources and execution path of each run (raises ``ValueError`` for a bad combination)."""
+        return Scaling(self.workers_per_trial, self.cpus_per_worker, self.gpus_per_worker, trainer=self.trainer)
 
 
 def baseline_names(value: str) -> list[str]:
@@ -125,15 +131,10 @@ def run_cv(settings: CVSettings) -> CVResult:
     if settings.folds_csv is not None and cfg.data is not None:  # cheap: bad fold files fail before Ray
         read_fold_files(index_dataset(cfg.data), fold_files_in(settings.folds_csv))
 
-    scaling = Scaling(settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker)
-    started = start_ray(settings.address)
-    try:
-        concurrency = cluster_concurrency(scaling)
-        check_shared_storage(directory, "experiment folder")
-        if settings.max_concurrent:
-            concurrency = min(concurrency, settings.max_concurrent)
+    scaling = settings.scaling()
+    with ray_session(settings.address, scaling, settings.max_concurrent, directory, "experiment folder") as concurrency:
         if cfg.data is None:
-            cfg = cfg.model_copy(update={"data": _demo_data(search)})
+            cfg = cfg.model_copy(update={"data": demo_data(search)})
         prepared, stats = prepare_folds(cfg, configs)
         folds = len(prepared.splits)
         data_settings = {"data": cfg.data, "folds": cfg.folds, "split": cfg.split, "folds_dir": cfg.folds_dir}
@@ -146,8 +147,6 @@ def run_cv(settings: CVSettings) -> CVResult:
             holdout=prepared.holdout,
             stats=stats,
             configs=configs,
-            scaling=scaling,
-            train_storage=str(directory / "cv" / "train"),
         )
         record_cv = {"configs": configs, "folds": folds, "split": cfg.split, "folds_dir": cfg.folds_dir}
         print(
@@ -155,10 +154,7 @@ def run_cv(settings: CVSettings) -> CVResult:
             f"{', '.join(configs)}",
             flush=True,
         )
-        runs = execute(directory, data, folds, concurrency, record_cv)
-    finally:
-        if started:
-            ray.shutdown()
+        runs = execute(directory, data, folds, scaling, concurrency, record_cv)
     return _report(directory, runs, prepared.labels, prepared.classes, cfg, len(prepared.holdout) > 0, search)
 
 

@@ -37,6 +37,8 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+from raycxr.data._cache import default_cache_dir
+
 CLASSES = ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")
 REAL_COUNTS = (3616, 6012, 10192, 1345)
 _SOURCES = {
@@ -189,6 +191,17 @@ def generate(out: str | Path, n: int = 2000, size: int = 299, seed: int = 0, wor
     for kind, rows in table.groupby("kind"):
         rows.drop(columns="kind").to_excel(out / f"{kind}.metadata.xlsx", index=False)
     return out
+
+
+def cached_demo(n: int, size: int, seed: int) -> Path:
+    """``n`` phantoms of ``size`` px for ``seed``, written once into the raycxr cache; returns the folder."""
+    folder = default_cache_dir() / "synthetic" / f"n{n}-s{size}-seed{seed}"
+    done = folder / ".complete"
+    if not done.is_file():
+        print(f"Writing {n} synthetic radiographs to {folder} …", flush=True)
+        generate(folder, n=n, size=size, seed=seed)
+        done.write_text("")
+    return folder
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -91,8 +91,8 @@ class FitResult:
         model: The model with the best epoch's weights restored.
         history: One dict of scalars per epoch (``train_loss``, ``val_loss``, ``val_*``).
         best_epoch: The epoch (1-based) whose weights were restored.
-        val, test, holdout: Full metrics of the restored model (``holdout`` is ``None``
-            without a holdout set).
+        val, test, holdout: Full metrics of the restored model (``None`` for a set without
+            rows: a search trial has no test rows, most runs no holdout).
         loss_info: The loss and its class weights (α, α¹ and the class statistics).
         parameters: Trainable and frozen parameter counts.
         seconds: Wall time of training.
@@ -106,7 +106,7 @@ class FitResult:
     history: list[dict[str, float]]
     best_epoch: int
     val: dict[str, Any]
-    test: dict[str, Any]
+    test: dict[str, Any] | None
     holdout: dict[str, Any] | None
     loss_info: dict[str, Any]
     parameters: dict[str, int]
@@ -300,6 +300,7 @@ def fit(
         state.load_state_dict(resume)
     while state.epoch < cfg.epochs and state.epoch - state.best_epoch < cfg.patience:
         epoch = state.epoch + 1
+        epoch_start = time.perf_counter()
         train_loss = train_one_epoch(
             net, criterion, optimizer, feed.inputs, feed.labels, feed.train, cfg.batch_size, device, epoch,
             cfg.seed, bf16,
@@ -314,22 +315,21 @@ def fit(
             state.best_state = copy.deepcopy(model.state_dict())
         row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
         row["best_epoch"] = float(state.best_epoch)
+        row["epoch_s"] = time.perf_counter() - epoch_start  # training + validation of this epoch
         state.epoch = epoch
         state.history.append(row)
         if on_epoch is not None:
             on_epoch(row, state, is_best)
 
     model.load_state_dict(state.best_state)
-    evaluate_on = {"val": split.val, "test": split.test}
-    if holdout is not None and len(holdout):
-        evaluate_on["holdout"] = holdout
-    results = {name: measure(rows, name) for name, rows in evaluate_on.items()}
+    evaluate_on = {"val": split.val, "test": split.test, "holdout": holdout if holdout is not None else []}
+    results = {name: measure(rows, name) for name, rows in evaluate_on.items() if len(rows)}
     return FitResult(
         model=model,
         history=state.history,
         best_epoch=state.best_epoch,
         val=results["val"],
-        test=results["test"],
+        test=results.get("test"),
         holdout=results.get("holdout"),
         loss_info=loss_info,
         parameters=model.parameter_counts(),

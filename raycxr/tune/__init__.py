@@ -2,39 +2,42 @@
 
 from __future__ import annotations
 
-from raycxr.tune._results import BEST_FILE, TRIALS_FILE, error_reason
+from raycxr.tune._results import BEST_FILE, TRIALS_FILE, error_reason, trial_params
 from raycxr.tune._search import (
+    DEFAULT_METRIC,
     EXPERIMENT_FILE,
     METRICS,
     STUDY_FILE,
     SearchPlan,
     SearchResult,
+    demo_data,
     plan_search,
     run_search,
 )
 from raycxr.tune._settings import TuneSettings
 from raycxr.tune._space import SearchSpace, load_space, make_sampler
-from raycxr.tune._trial import ExperimentData, Scaling, TrialConfigs, best_metrics, run_trial, train_worker
+from raycxr.tune._trial import ExperimentData, TrialConfigs, best_metrics, search_job
 
 __all__ = [
     "BEST_FILE",
+    "DEFAULT_METRIC",
     "EXPERIMENT_FILE",
     "METRICS",
     "STUDY_FILE",
     "TRIALS_FILE",
     "ExperimentData",
-    "Scaling",
     "SearchPlan",
     "SearchResult",
     "SearchSpace",
     "TrialConfigs",
     "TuneSettings",
     "best_metrics",
+    "demo_data",
     "error_reason",
     "load_space",
     "make_sampler",
     "plan_search",
     "run_search",
-    "run_trial",
-    "train_worker",
+    "search_job",
+    "trial_params",
 ]

@@ -21,21 +21,20 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from raycxr.data import synthetic
-from raycxr.data._cache import default_cache_dir as cache_root
+from raycxr.data import Split, synthetic
+from raycxr.data import default_cache_dir as cache_root
+from raycxr.run import check_uri_writable, checkpoint_config, ray_session, trainable, tune_config_options
 from raycxr.train import SCALAR_METRICS, TrainConfig, prepare_data, split_statistics
 from raycxr.train._cli import jsonable
-from raycxr.tune._cluster import check_shared_storage, check_uri_writable, cluster_concurrency, start_ray
 from raycxr.tune._results import TRIALS_FILE, TrialsTable, write_atomic, write_best
 from raycxr.tune._settings import DEMO_NUM_SAMPLES, TuneSettings
 from raycxr.tune._space import SearchSpace, load_space, make_sampler
-from raycxr.tune._trial import BEST_PREFIX, ExperimentData, Scaling, TrialConfigs, run_trial
+from raycxr.tune._trial import BEST_PREFIX, ExperimentData, TrialConfigs, search_job
 
 EXPERIMENT_FILE = "raycxr.json"
 STUDY_FILE = "optuna.db"
 DEFAULT_METRIC = BEST_PREFIX + "f1_macro"
 DEFAULT_NUM_SAMPLES = 16
-TRIAL_DRIVER_RESOURCES = {"cpu": 0, "memory": 64 * 2**20}
 #: What a trial reports every epoch, hence what ``--metric`` may name.
 METRICS = (
     "train_loss",
@@ -140,16 +139,10 @@ def _check_writable(directory: Path) -> None:
         raise ValueError(f"--storage: cannot write to {directory}: {error.strerror or error}.") from None
 
 
-def _demo_data(settings: TuneSettings) -> Path:
-    """The built-in synthetic dataset (written once into the raycxr cache)."""
+def demo_data(settings: TuneSettings) -> Path:
+    """The built-in synthetic dataset of a search without ``--data`` (written once, then cached)."""
     size = int(settings.overrides().get("image_size", 64))
-    folder = cache_root() / "synthetic" / f"n{settings.demo_images}-s{size}-seed{settings.seed}"
-    done = folder / ".complete"
-    if not done.is_file():
-        print(f"Writing {settings.demo_images} synthetic radiographs to {folder} …", flush=True)
-        synthetic.generate(folder, n=settings.demo_images, size=size, seed=settings.seed)
-        done.write_text("")
-    return folder
+    return synthetic.cached_demo(settings.demo_images, size, settings.seed)
 
 
 def plan_search(settings: TuneSettings) -> SearchPlan:
@@ -162,6 +155,7 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     if settings.resume:
         settings = _resumed_settings(settings)
         stored = json.loads((_local_directory(settings, settings.name) / EXPERIMENT_FILE).read_text())
+    settings.scaling()  # --trainer / resources valid together
     space, base = _resolve_space(settings, stored)
     metric = settings.metric or space.search.metric or DEFAULT_METRIC
     if metric not in METRICS:
@@ -211,21 +205,15 @@ def run_search(settings: TuneSettings) -> SearchResult:
     """
     plan = plan_search(settings)
     settings = plan.settings
-    scaling = Scaling(
-        settings.workers_per_trial, settings.cpus_per_worker, settings.gpus_per_worker, settings.max_failures
-    )
-    started = start_ray(settings.address)
-    try:
-        concurrency = cluster_concurrency(scaling)  # before the data: fail fast
-        if not settings.is_uri:
-            check_shared_storage(plan.directory)
-        if settings.max_concurrent:
-            concurrency = min(concurrency, settings.max_concurrent)
+    scaling = settings.scaling()
+    local_storage = None if settings.is_uri else plan.directory
+    with ray_session(settings.address, scaling, settings.max_concurrent, local_storage) as concurrency:
         if plan.data is None:
-            plan = dataclasses.replace(plan, data=_demo_data(settings))
+            plan = dataclasses.replace(plan, data=demo_data(settings))
         cfg = plan.train_config()
         prepared = prepare_data(cfg)
-        split = prepared.splits[cfg.fold]
+        fold = prepared.splits[cfg.fold]
+        split = Split(train=fold.train, val=fold.val, test=fold.test[:0])  # trials never read test rows
         attention = plan.space.may_set("loss", "attention", plan.base)
         stats = split_statistics(prepared, split, cfg) if attention else None
         if not settings.resume:
@@ -235,9 +223,10 @@ def run_search(settings: TuneSettings) -> SearchResult:
                 _upload(plan.directory, plan.experiment_path, (EXPERIMENT_FILE,))
         print(f"Experiment: {plan.experiment_path}", flush=True)
         print(f"TensorBoard: tensorboard --logdir {plan.experiment_path}", flush=True)
+        path = "Ray Train runs (TorchTrainer)" if scaling.uses_train else "in the trial (actors reused)"
         print(
-            f"{plan.num_samples} trials, at most {concurrency} at a time, {settings.workers_per_trial} worker(s) each; "
-            f"objective {plan.metric} ({plan.mode}); "
+            f"{plan.num_samples} trials, at most {concurrency} at a time, {settings.workers_per_trial} worker(s) each, "
+            f"trained {path}; objective {plan.metric} ({plan.mode}); "
             f"{len(split.train)} training and {len(split.val)} validation images.",
             flush=True,
         )
@@ -249,20 +238,13 @@ def run_search(settings: TuneSettings) -> SearchResult:
             split=split,
             stats=stats,
             configs=configs,
-            scaling=scaling,
-            train_storage=f"{plan.experiment_path}/train",
         )
-        # The trial itself only drives its Train run; the workers hold the CPUs and GPUs. (Tune
-        # refuses an all-zero request, so the driver asks for a token amount of memory.)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, data=data), TRIAL_DRIVER_RESOURCES)
+        runs = trainable(search_job, data, scaling, f"{plan.experiment_path}/train")
         if settings.resume:
-            tuner = tune.Tuner.restore(plan.experiment_path, trainable, resume_unfinished=True, resume_errored=False)
+            tuner = tune.Tuner.restore(plan.experiment_path, runs, resume_unfinished=True, resume_errored=False)
         else:
-            tuner = _new_tuner(plan, trainable, configs, concurrency, cfg.epochs)
+            tuner = _new_tuner(plan, runs, configs, concurrency, cfg.epochs)
         tuner.fit()
-    finally:
-        if started:
-            ray.shutdown()
     return _finish(plan, configs)
 
 
@@ -310,12 +292,14 @@ def _new_tuner(
             num_samples=plan.num_samples,
             max_concurrent_trials=concurrency,
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+            **tune_config_options(settings.scaling()),
         ),
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=plan.storage,
             callbacks=[TrialsTable(plan.directory, configs, plan.metric)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=checkpoint_config(),
             verbose=1,  # Tune's status table, not every result
         ),
     )

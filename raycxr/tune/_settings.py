@@ -9,6 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from raycxr.run import Scaling
+
 #: Where the repository's search spaces live (``--space NAME`` looks here).
 SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 #: Storage URI schemes Ray Tune (through pyarrow) can write to.
@@ -41,8 +43,13 @@ class TuneSettings(BaseModel):
     name: str | None = Field(None, description="experiment name (default: space name and time)")
     num_samples: int | None = Field(None, ge=1, description="number of trials (default: the space's, else 16)")
     workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial (DDP when > 1)")
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker")
-    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per Train worker (fractions share a GPU)")
+    cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per worker (0 only with GPUs, function path)")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs per worker (fractions share a GPU)")
+    trainer: Literal["auto", "function", "train"] = Field(
+        "auto",
+        description="'auto': a one-worker trial trains in the Tune trial (actors reused, seconds to start), "
+        "several workers run as a Ray Train TorchTrainer (DDP); 'function' / 'train' force one path",
+    )
     max_concurrent: int | None = Field(None, ge=1, description="concurrent trials (default: what the cluster holds)")
     metric: str | None = Field(None, description="objective (default best_val_f1_macro)")
     mode: Literal["min", "max"] | None = Field(None, description="min or max (default: min for losses, else max)")
@@ -71,6 +78,12 @@ class TuneSettings(BaseModel):
         if value is not None and (not value or "/" in value or value.startswith(".")):
             raise ValueError(f"name must be a plain folder name, got {value!r}")
         return value
+
+    def scaling(self) -> Scaling:
+        """Resources and execution path of each trial (raises ``ValueError`` for a bad combination)."""
+        return Scaling(
+            self.workers_per_trial, self.cpus_per_worker, self.gpus_per_worker, self.max_failures, self.trainer
+        )
 
     @property
     def is_uri(self) -> bool:

@@ -45,6 +45,20 @@ def test_bad_options(capsys, tiny_dataset: Path, tmp_path: Path) -> None:
     assert "fold must be below folds (4), got 5" in _error(
         capsys, ["--data", str(tiny_dataset), "--set", "folds=4", "--set", "fold=5", *storage]
     )
+    assert "--trainer train needs --cpus-per-worker > 0" in _error(
+        capsys, ["--trainer", "train", "--cpus-per-worker", "0", "--gpus-per-worker", "1", *storage]
+    )
+    assert "--trainer function runs one worker per trial" in _error(
+        capsys, ["--trainer", "function", "--workers-per-trial", "2", *storage]
+    )
+    assert "--cpus-per-worker 0 needs --gpus-per-worker > 0" in _error(capsys, ["--cpus-per-worker", "0", *storage])
+
+
+def test_unknown_trainer(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--trainer", "fast"])
+    assert exit_info.value.code == 2
+    assert "--trainer: invalid choice: 'fast'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")

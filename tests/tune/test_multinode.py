@@ -28,15 +28,25 @@ def _results(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _checkpoints(experiment: Path, trial_id: str = "*") -> list[Path]:
+    """A trial's checkpoints: Tune's own (one-worker trials) or its Train run's (several workers)."""
+    return sorted(
+        [
+            *experiment.glob(f"trial_{trial_id}/checkpoint_*/state.pt"),
+            *experiment.glob(f"train/train-{trial_id}/checkpoint_*/state.pt"),
+        ]
+    )
+
+
 def _checkpointed_epochs(experiment: Path) -> dict[str, int]:
-    """Trial id → epoch of its Train run's latest checkpoint (written by the workers, straight to storage)."""
+    """Trial id → epoch of its latest checkpoint (written from the trial's node, straight to storage)."""
     epochs = {}
-    for path in experiment.glob("train/train-*/checkpoint_*/state.pt"):
+    for path in _checkpoints(experiment):
         try:
             epoch = int(torch.load(path, weights_only=True)["epoch"])
         except (OSError, RuntimeError, EOFError):  # being written or replaced right now
             continue
-        trial_id = path.parents[1].name.removeprefix("train-")
+        trial_id = path.parents[1].name.removeprefix("train-").removeprefix("trial_")
         epochs[trial_id] = max(epoch, epochs.get(trial_id, 0))
     return epochs
 
@@ -88,7 +98,7 @@ def test_search_spans_two_nodes_and_survives_losing_one(
     assert len(victims) == 1 and victims[0] in running
     assert nodes[victims[0]][-1] == head_id  # retried on the surviving node
     resumed = trials.set_index("trial_id")["resumed_from_epoch"]
-    # Resumed from its last checkpoint Ray Train had registered: the one on disk when the node
+    # Resumed from its last checkpoint Tune had registered: the one on disk when the node
     # died, or the one before it if the node died while that report was in flight.
     assert resumed[victims[0]] >= running[victims[0]] - 1 >= 1, "the retried trial did not resume from a checkpoint"
     # A trial whose driver (not its workers) was on the lost node is retried from its checkpoint too.
@@ -99,7 +109,7 @@ def test_search_spans_two_nodes_and_survives_losing_one(
         epochs = sorted({r["epoch"] for r in _results(trial_dir)})
         assert epochs == list(range(1, EPOCHS + 1)), (row.trial_dir, epochs)
         assert list(trial_dir.glob("events.out.tfevents*")), f"no TensorBoard file in {trial_dir}"
-        checkpoints = sorted((experiment / "train" / f"train-{row.trial_id}").glob("checkpoint_*/state.pt"))
+        checkpoints = _checkpoints(experiment, row.trial_id)
         assert checkpoints, f"no checkpoint of trial {row.trial_id}"
         state = torch.load(checkpoints[-1], weights_only=True)  # the latest (a retried run may leave one more)
         assert state["epoch"] == EPOCHS

@@ -32,12 +32,21 @@ def _result_lines(directory: Path, trial_dir: str) -> list[dict]:
 
 
 def _search_until(
-    space: Path, data: Path, storage: Path, name: str, num_samples: int, seed: int, finished: int, log_path: Path
+    space: Path,
+    data: Path,
+    storage: Path,
+    name: str,
+    num_samples: int,
+    seed: int,
+    finished: int,
+    log_path: Path,
+    trainer: str = "auto",
 ) -> subprocess.Popen:
     """Start ``python -m raycxr.tune`` (one trial at a time); return once ``finished`` trials completed."""
     command = [
         sys.executable, "-m", "raycxr.tune", "--space", str(space), "--data", str(data), "--storage", str(storage),
         "--name", name, "--num-samples", str(num_samples), "--max-concurrent", "1", "--seed", str(seed),
+        "--trainer", trainer,
     ]  # fmt: skip
     for item in FAST:
         command += ["--set", item]
@@ -79,11 +88,16 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(
     assert sorted(t.value for t in study.trials) == pytest.approx(sorted(trials["best_val_f1_macro"]))
 
 
-def test_search_resumes_after_its_driver_is_killed(tiny_dataset: Path, conditional_space: Path, tmp_path: Path) -> None:
-    """SIGKILL (a lost SSH session, an OOM kill): no clean-up runs, yet nothing finished is lost."""
+@pytest.mark.parametrize("trainer", ["function", "train"])
+def test_search_resumes_after_its_driver_is_killed(
+    trainer: str, tiny_dataset: Path, conditional_space: Path, tmp_path: Path
+) -> None:
+    """SIGKILL (a lost SSH session, an OOM kill): no clean-up runs, yet nothing finished is lost, on both paths."""
     storage = tmp_path / "storage"
     directory = storage / "killed"
-    process = _search_until(conditional_space, tiny_dataset, storage, "killed", 3, 1, 1, tmp_path / "first.log")
+    process = _search_until(
+        conditional_space, tiny_dataset, storage, "killed", 3, 1, 1, tmp_path / "first.log", trainer
+    )
     process.kill()
     process.wait(timeout=30)
     before = _completed(directory / TRIALS_FILE)

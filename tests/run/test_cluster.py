@@ -12,8 +12,7 @@ import pytest
 import ray
 import yaml
 
-from raycxr.tune._cluster import cluster_concurrency, launcher_maximum, max_cluster_resources
-from raycxr.tune._trial import Scaling
+from raycxr.run import Scaling, cluster_concurrency, launcher_maximum, max_cluster_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 

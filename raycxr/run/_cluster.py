@@ -20,7 +20,7 @@ from ray._private.services import canonicalize_bootstrap_address
 from ray._private.state import state as ray_state
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from raycxr.tune._trial import Scaling
+from raycxr.run._scaling import Scaling
 
 #: Seconds to wait for the head's GCS port to answer before calling an address dead.
 CONNECT_TIMEOUT_S = 5.0

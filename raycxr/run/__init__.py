@@ -1,0 +1,46 @@
+"""The run layer search and cross-validation share: Ray start-up, resources, one trainable, one protocol.
+
+A *run* trains one configuration on one split and reports every epoch with a checkpoint.
+``raycxr.tune`` runs a searcher's trials through it, ``raycxr.cv`` a grid of configuration ×
+fold; neither knows whether a run trains in its Tune trial (one worker, actors reused) or as
+a Ray Train ``TorchTrainer`` (several workers, DDP).
+"""
+
+from __future__ import annotations
+
+from raycxr.run._cluster import (
+    check_address,
+    check_shared_storage,
+    check_uri_writable,
+    cluster_concurrency,
+    launcher_maximum,
+    max_cluster_resources,
+    start_ray,
+)
+from raycxr.run._context import STATE_FILE, RunContext, quiet_train_logs, result_files
+from raycxr.run._scaling import TRAINERS, TRIAL_DRIVER_RESOURCES, Scaling, Trainer
+from raycxr.run._session import ray_session
+from raycxr.run._trainable import Job, checkpoint_config, trainable, tune_config_options
+
+__all__ = [
+    "STATE_FILE",
+    "TRAINERS",
+    "TRIAL_DRIVER_RESOURCES",
+    "Job",
+    "RunContext",
+    "Scaling",
+    "Trainer",
+    "check_address",
+    "check_shared_storage",
+    "check_uri_writable",
+    "checkpoint_config",
+    "cluster_concurrency",
+    "launcher_maximum",
+    "max_cluster_resources",
+    "quiet_train_logs",
+    "ray_session",
+    "result_files",
+    "start_ray",
+    "trainable",
+    "tune_config_options",
+]
