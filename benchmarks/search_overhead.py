@@ -1,30 +1,34 @@
-"""Orchestration overhead of a search: its wall time against the pure training time of its trials.
+"""Orchestration overhead of a search, both execution paths side by side in one run.
 
-Runs an N-trial search (local Ray, one 1-CPU worker per trial) on synthetic data, then
-trains the very same N configurations with ``raycxr.train.fit`` in this process, one
-thread each (what a 1-CPU Ray worker gets), and prints:
+Starts one local Ray (``--cpus``), then runs the same N-trial search (synthetic data, one
+1-CPU worker per trial) twice: trials trained in the Tune trial with actors reused
+(``--trainer function``) and trials as Ray Train runs (``--trainer train``). From each
+trial's own reports:
 
-* the search's wall time (Ray start, data preparation, Tune, Train, everything) against
-  the sum of pure training times divided by the concurrency (a perfect scheduler's time),
-* each trial's start-up cost: Tune's time for the trial minus its pure training time.
+* **training** = Σ over its epochs of ``epoch_s`` (training + validation, timed inside ``fit``);
+* **start-up** = its first report's ``time_this_iter_s`` (Tune's clock from the trial's
+  start) − its first epoch's ``epoch_s``: everything before the first training step
+  (actor or Train worker group, torch import, data mapping, model build, frozen-prefix cache);
+* **overhead** = (wall − Σ training / concurrency) / wall, wall = ``run_search`` after Ray is up.
 
-    python benchmarks/search_overhead.py --trials 4 --concurrency 1
+    python benchmarks/search_overhead.py                       # 16 trials, concurrency 2
+    python benchmarks/search_overhead.py --trials 4 --epochs 2  # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+import ray
 
 from raycxr.data.synthetic import generate
-from raycxr.train import TrainConfig, fit, prepare_data, split_statistics
-from raycxr.tune import SearchSpace, TuneSettings, run_search
+from raycxr.tune import TuneSettings, run_search
 
 SPACE = """
 params:
@@ -35,63 +39,69 @@ params:
 SETTINGS = ["image_size=64", "folds=5", "batch_size=16", "head=gap", "stats_samples=200"]
 
 
+def _trial_times(directory: Path) -> tuple[list[float], list[float]]:
+    """(start-up, training) seconds of every trial of a finished search."""
+    startup, training = [], []
+    for result in sorted(directory.glob("trial_*/result.json")):
+        rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        startup.append(rows[0]["time_this_iter_s"] - rows[0]["epoch_s"])
+        training.append(sum(r["epoch_s"] for r in rows))
+    return startup, training
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
+    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--paths", default="function,train", help="which paths to run, comma-separated")
     args = parser.parse_args()
 
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ.setdefault("RAYCXR_CACHE", str(root / "cache"))
         data = generate(root / "cxr", n=args.images, size=64, seed=0, workers=2)
         space_file = root / "space.yaml"
         space_file.write_text(SPACE)
-        settings = TuneSettings(
-            space=str(space_file),
-            data=data,
-            storage=str(root / "runs"),
-            name="bench",
-            num_samples=args.trials,
-            max_concurrent=args.concurrency,
-            set=[*SETTINGS, f"epochs={args.epochs}", f"patience={args.epochs}"],
+        ray.init(num_cpus=args.cpus, include_dashboard=True, log_to_driver=False)
+        try:
+            for trainer in args.paths.split(","):
+                settings = TuneSettings(
+                    space=str(space_file),
+                    data=data,
+                    storage=str(root / "runs"),
+                    name=trainer,
+                    num_samples=args.trials,
+                    max_concurrent=args.concurrency,
+                    trainer=trainer,
+                    set=[*SETTINGS, f"epochs={args.epochs}", f"patience={args.epochs}"],
+                )
+                start = time.perf_counter()
+                result = run_search(settings)
+                wall = time.perf_counter() - start
+                assert (result.trials["status"] == "completed").all(), result.trials[["status", "error"]]
+                startup, training = _trial_times(root / "runs" / trainer)
+                ideal = sum(training) / args.concurrency
+                rows.append((trainer, wall, sum(training), (wall - ideal) / wall, startup))
+        finally:
+            ray.shutdown()
+
+    print()
+    print(f"{args.trials} trials × {args.epochs} epochs, {args.images} images of 64 px, concurrency {args.concurrency}")
+    print()
+    print("| path | search wall s | Σ training s | overhead | start-up median s | min s | max s | wall ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    base = rows[-1][1]
+    for trainer, wall, training, overhead, startup in rows:
+        print(
+            f"| {trainer} | {wall:.1f} | {training:.1f} | {100 * overhead:.1f} % | {statistics.median(startup):.2f} "
+            f"| {min(startup):.2f} | {max(startup):.2f} | {wall / base:.2f} |"
         )
-        start = time.perf_counter()
-        result = run_search(settings)
-        wall = time.perf_counter() - start
-
-        # The same configurations, trained directly: one thread, as a 1-CPU Ray worker.
-        torch.set_num_threads(1)
-        space = SearchSpace.model_validate(result.plan.space.model_dump())
-        base = result.plan.base
-        cfg0 = TrainConfig(**{**space.fixed, **base, "data": data})
-        prepared = prepare_data(cfg0)
-        split = prepared.splits[cfg0.fold]
-        stats = split_statistics(prepared, split, cfg0)
-        pure, startup = [], []
-        for _, row in result.trials.iterrows():
-            params = {k.removeprefix("param_"): row[k] for k in row.index if k.startswith("param_")}
-            cfg = TrainConfig(**space.settings(params, base))
-            t0 = time.perf_counter()
-            fit(cfg, prepared.images, prepared.labels, prepared.classes, split, stats)
-            pure.append(time.perf_counter() - t0)
-            startup.append(row["seconds"] - pure[-1])
-
-    ideal = sum(pure) / args.concurrency
     print()
-    print("| trials | concurrency | search wall s | Σ pure training s | ideal wall s | overhead | ratio |")
-    print("|-------:|------------:|--------------:|------------------:|-------------:|---------:|------:|")
-    print(
-        f"| {args.trials:6d} | {args.concurrency:11d} | {wall:13.1f} | {sum(pure):17.1f} | {ideal:12.1f} "
-        f"| {100 * (wall - ideal) / ideal:7.0f}% | {wall / ideal:5.2f} |"
-    )
-    print()
-    print("| per trial                              | mean s | min s | max s |")
-    print("|----------------------------------------|-------:|------:|------:|")
-    for label, values in (("pure training (fit, 1 thread)", pure), ("start-up (Tune trial time − pure)", startup)):
-        print(f"| {label:38s} | {statistics.mean(values):6.1f} | {min(values):5.1f} | {max(values):5.1f} |")
+    print("wall ratio: the path's wall time over the last path's (same run, same machine).")
 
 
 if __name__ == "__main__":
