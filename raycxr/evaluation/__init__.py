@@ -1,0 +1,25 @@
+"""Statistics for an honest clinical evaluation of a classifier on held-out data.
+
+Confidence intervals by (cluster) bootstrap, paired model comparisons (paired bootstrap,
+McNemar, DeLong), calibration (ECE, Brier, reliability, temperature scaling), operating points
+chosen on validation and evaluated on test, precision-recall, subgroup tables and plots.
+
+Inputs are integer labels ``y_true`` of shape (n,), class probabilities ``proba`` of shape
+(n, K) whose rows sum to 1, and optionally groups/subgroups of shape (n,). Bad inputs raise
+``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+from raycxr.evaluation._bootstrap import Interval, PairedDifference, bootstrap_ci, paired_bootstrap
+from raycxr.evaluation._metrics import accuracy, macro_auc, macro_f1
+
+__all__ = [
+    "Interval",
+    "PairedDifference",
+    "accuracy",
+    "bootstrap_ci",
+    "macro_auc",
+    "macro_f1",
+    "paired_bootstrap",
+]
