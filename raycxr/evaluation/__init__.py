@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from raycxr.evaluation._bootstrap import Interval, PairedDifference, bootstrap_ci, paired_bootstrap
 from raycxr.evaluation._metrics import accuracy, macro_auc, macro_f1
+from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_test, mcnemar
 
 __all__ = [
+    "DeLongResult",
     "Interval",
+    "McNemarResult",
     "PairedDifference",
     "accuracy",
     "bootstrap_ci",
+    "delong_test",
     "macro_auc",
     "macro_f1",
+    "mcnemar",
     "paired_bootstrap",
 ]
