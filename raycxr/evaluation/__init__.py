@@ -12,6 +12,14 @@ Inputs are integer labels ``y_true`` of shape (n,), class probabilities ``proba`
 from __future__ import annotations
 
 from raycxr.evaluation._bootstrap import Interval, PairedDifference, bootstrap_ci, paired_bootstrap
+from raycxr.evaluation._calibration import (
+    ReliabilityCurve,
+    apply_temperature,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_curve,
+)
 from raycxr.evaluation._metrics import accuracy, macro_auc, macro_f1
 from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_test, mcnemar
 
@@ -20,11 +28,17 @@ __all__ = [
     "Interval",
     "McNemarResult",
     "PairedDifference",
+    "ReliabilityCurve",
     "accuracy",
+    "apply_temperature",
     "bootstrap_ci",
+    "brier_score",
     "delong_test",
+    "expected_calibration_error",
+    "fit_temperature",
     "macro_auc",
     "macro_f1",
     "mcnemar",
     "paired_bootstrap",
+    "reliability_curve",
 ]
