@@ -82,9 +82,7 @@ def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
 
 
-def reliability_curve(
-    y_true: np.ndarray, proba: np.ndarray, class_index: int, n_bins: int = 15
-) -> ReliabilityCurve:
+def reliability_curve(y_true: np.ndarray, proba: np.ndarray, class_index: int, n_bins: int = 15) -> ReliabilityCurve:
     """Reliability curve of ``class_index`` versus the rest over equal-width bins (empty bins left out).
 
     Raises:

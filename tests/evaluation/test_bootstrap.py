@@ -82,10 +82,10 @@ def test_group_bootstrap_draws_whole_groups() -> None:
 def test_resamples_where_the_metric_is_undefined_are_skipped_and_counted() -> None:
     # Macro AUC is undefined when a resample lacks a class; count those resamples independently.
     rng = np.random.default_rng(11)
-    lacking = sum(len(np.unique(Y[rng.integers(0, 10, size=10)])) < 3 for _ in range(300))
-    result = bootstrap_ci(macro_auc, Y, PROBA, n_boot=300, seed=11)
+    lacking = sum(len(np.unique(Y[rng.integers(0, 10, size=10)])) < 3 for _ in range(100))
+    result = bootstrap_ci(macro_auc, Y, PROBA, n_boot=100, seed=11)
     assert lacking > 0
-    assert (result.n_used, result.n_skipped) == (300 - lacking, lacking)
+    assert (result.n_used, result.n_skipped) == (100 - lacking, lacking)
 
     def nan_when_class_2_missing(y: np.ndarray, p: np.ndarray) -> float:
         return accuracy(y, p) if np.any(y == 2) else float("nan")
@@ -142,9 +142,9 @@ def test_2000_resamples_of_macro_f1_on_3000_rows_are_fast() -> None:
     y = rng.integers(0, 4, size=3000)
     logits = rng.normal(size=(3000, 4))
     logits[np.arange(3000), y] += 1.0
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this process: not inflated by other jobs on the machine
     result = bootstrap_ci(macro_f1, y, softmax(logits, axis=1), n_boot=2000)
-    assert time.perf_counter() - start < 4.0
+    assert time.process_time() - start < 3.0
     assert result.low < result.estimate < result.high
     assert result.high - result.low < 0.06
 
