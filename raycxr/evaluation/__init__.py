@@ -21,12 +21,19 @@ from raycxr.evaluation._calibration import (
     reliability_curve,
 )
 from raycxr.evaluation._metrics import accuracy, macro_auc, macro_f1
+from raycxr.evaluation._operating import (
+    OperatingPoint,
+    operating_point,
+    threshold_at_sensitivity,
+    threshold_at_specificity,
+)
 from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_test, mcnemar
 
 __all__ = [
     "DeLongResult",
     "Interval",
     "McNemarResult",
+    "OperatingPoint",
     "PairedDifference",
     "ReliabilityCurve",
     "accuracy",
@@ -39,6 +46,9 @@ __all__ = [
     "macro_auc",
     "macro_f1",
     "mcnemar",
+    "operating_point",
     "paired_bootstrap",
     "reliability_curve",
+    "threshold_at_sensitivity",
+    "threshold_at_specificity",
 ]
