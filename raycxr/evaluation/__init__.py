@@ -27,17 +27,21 @@ from raycxr.evaluation._operating import (
     threshold_at_sensitivity,
     threshold_at_specificity,
 )
+from raycxr.evaluation._precision_recall import PRCurve, average_precision_table, precision_recall_curves
 from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_test, mcnemar
+from raycxr.evaluation._subgroups import subgroup_table
 
 __all__ = [
     "DeLongResult",
     "Interval",
     "McNemarResult",
     "OperatingPoint",
+    "PRCurve",
     "PairedDifference",
     "ReliabilityCurve",
     "accuracy",
     "apply_temperature",
+    "average_precision_table",
     "bootstrap_ci",
     "brier_score",
     "delong_test",
@@ -48,7 +52,9 @@ __all__ = [
     "mcnemar",
     "operating_point",
     "paired_bootstrap",
+    "precision_recall_curves",
     "reliability_curve",
+    "subgroup_table",
     "threshold_at_sensitivity",
     "threshold_at_specificity",
 ]
