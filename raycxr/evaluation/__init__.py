@@ -27,6 +27,7 @@ from raycxr.evaluation._operating import (
     threshold_at_sensitivity,
     threshold_at_specificity,
 )
+from raycxr.evaluation._plots import plot_precision_recall, plot_reliability
 from raycxr.evaluation._precision_recall import PRCurve, average_precision_table, precision_recall_curves
 from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_test, mcnemar
 from raycxr.evaluation._subgroups import subgroup_table
@@ -52,6 +53,8 @@ __all__ = [
     "mcnemar",
     "operating_point",
     "paired_bootstrap",
+    "plot_precision_recall",
+    "plot_reliability",
     "precision_recall_curves",
     "reliability_curve",
     "subgroup_table",
