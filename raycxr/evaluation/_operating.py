@@ -12,7 +12,7 @@ import numpy as np
 
 from raycxr.evaluation._checks import check_binary, check_both_classes, check_fraction, check_scores
 
-# k/N ≥ target is decided on counts; this absorbs float noise such as 0.7 * 10 = 7.000000000000001.
+# k/N ≥ target is decided on counts; this absorbs float noise such as 0.28 * 25 = 7.000000000000001.
 _EPS = 1e-9
 
 

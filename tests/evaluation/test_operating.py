@@ -20,7 +20,7 @@ S = np.array(NEG + POS)
         # 8 negatives must fall below the threshold: above the 8th lowest negative 0.7 the next score is 0.75
         (0.8, 0.75),
         (0.75, 0.75),  # ⌈7.5⌉ = 8 negatives, as for 0.8
-        (0.7, 0.65),  # 7 negatives: above 0.6 (0.7 · 10 is 7.000000000000001 in floats, still 7)
+        (0.7, 0.65),  # 7 negatives: above 0.6
         (1.0, 0.95),  # all 10: above 0.9
         (0.05, 0.2),  # 1 negative: above 0.1
     ],
@@ -32,6 +32,16 @@ def test_threshold_at_specificity_by_hand(target: float, threshold: float) -> No
     lower = S[np.less(S, threshold)]
     if lower.size:
         assert operating_point(Y, S, lower.max()).specificity < target
+
+
+def test_a_target_reached_exactly_is_not_lost_to_float_rounding() -> None:
+    # 0.28 · 25 is 7.000000000000001 in floats; 7 of 25 negatives below the threshold is 0.28 exactly.
+    y = np.array([0] * 25 + [1])
+    s = np.arange(26) / 100  # negatives 0.00 … 0.24, the positive 0.25
+    assert threshold_at_specificity(y, s, 0.28) == 0.07
+    assert operating_point(y, s, 0.07).specificity == 7 / 25
+    # likewise for sensitivity: 0.28 · 25 positives -> the 7th highest positive
+    assert threshold_at_sensitivity(1 - y, 1 - s, 0.28) == pytest.approx(1 - 0.06)
 
 
 def test_threshold_at_specificity_one_is_infinite_when_a_negative_scores_highest() -> None:
