@@ -76,8 +76,6 @@ def _resamples(n: int, groups: np.ndarray | None, n_boot: int, seed: int) -> Ite
     sizes = np.bincount(codes)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     n_groups = len(sizes)
-    if n_groups < 2:
-        raise ValueError(f"groups must contain at least 2 distinct groups to resample, got {n_groups}")
     for _ in range(n_boot):
         drawn = rng.integers(0, n_groups, size=n_groups)
         lengths = sizes[drawn]
@@ -120,6 +118,8 @@ def _prepare(
             raise ValueError(f"proba_a and proba_b must have the same shape, got {first.shape} and {p.shape}")
         checked.append(p)
     g = None if groups is None else check_groups(groups, len(y))
+    if g is not None and len(np.unique(g)) < 2:
+        raise ValueError(f"groups must contain at least 2 distinct groups to resample, got {len(np.unique(g))}")
     return y, checked, g, _check_n_boot(n_boot), check_level(level)
 
 
