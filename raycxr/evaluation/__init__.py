@@ -1,0 +1,63 @@
+"""Statistics for an honest clinical evaluation of a classifier on held-out data.
+
+Confidence intervals by (cluster) bootstrap, paired model comparisons (paired bootstrap,
+McNemar, DeLong), calibration (ECE, Brier, reliability, temperature scaling), operating points
+chosen on validation and evaluated on test, precision-recall, subgroup tables and plots.
+
+Inputs are integer labels ``y_true`` of shape (n,), class probabilities ``proba`` of shape
+(n, K) whose rows sum to 1, and optionally groups/subgroups of shape (n,). Bad inputs raise
+``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+from raycxr.evaluation._bootstrap import Interval, PairedDifference, bootstrap_ci, paired_bootstrap
+from raycxr.evaluation._calibration import (
+    ReliabilityCurve,
+    apply_temperature,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_curve,
+)
+from raycxr.evaluation._metrics import accuracy, macro_auc, macro_f1
+from raycxr.evaluation._operating import (
+    OperatingPoint,
+    operating_point,
+    threshold_at_sensitivity,
+    threshold_at_specificity,
+)
+from raycxr.evaluation._plots import plot_precision_recall, plot_reliability
+from raycxr.evaluation._precision_recall import PRCurve, average_precision_table, precision_recall_curves
+from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_test, mcnemar
+from raycxr.evaluation._subgroups import subgroup_table
+
+__all__ = [
+    "DeLongResult",
+    "Interval",
+    "McNemarResult",
+    "OperatingPoint",
+    "PRCurve",
+    "PairedDifference",
+    "ReliabilityCurve",
+    "accuracy",
+    "apply_temperature",
+    "average_precision_table",
+    "bootstrap_ci",
+    "brier_score",
+    "delong_test",
+    "expected_calibration_error",
+    "fit_temperature",
+    "macro_auc",
+    "macro_f1",
+    "mcnemar",
+    "operating_point",
+    "paired_bootstrap",
+    "plot_precision_recall",
+    "plot_reliability",
+    "precision_recall_curves",
+    "reliability_curve",
+    "subgroup_table",
+    "threshold_at_sensitivity",
+    "threshold_at_specificity",
+]
