@@ -72,7 +72,11 @@ def perceptual_hashes(images: np.ndarray, hash_size: int = DEFAULT_HASH_SIZE) ->
     """pHash (``imagehash.phash``) of each decoded image, packed into uint64 words.
 
     Args:
-        images: ``(N, S, S)`` uint8 array, e.g. ``decode_dataset(...).images``.
+        images: ``(N, S, S)`` uint8 array, e.g. ``decode_dataset(...).images``. Decode at
+            (about) the dataset's own resolution, 256–299 px for the Kaggle set, which
+            the numbers here and the default ``max_distance`` of :func:`find_duplicates`
+            are measured at; at 64 px nearest-neighbour decoding alone moves a resized
+            copy up to 22 bits.
         hash_size: Side of the kept block of low DCT frequencies; the hash has
             ``hash_size²`` bits. imagehash's own default is 8 (64 bits), but on chest
             radiographs, which all share the same anatomy and near left-right symmetry,
