@@ -4,7 +4,7 @@ Public COVID chest X-ray collections are merged from several sources and carry t
 radiograph more than once, byte-identical or re-encoded, resized or slightly shifted. A
 duplicate with one copy among the training rows and another among the test rows leaks.
 
-* Exact duplicates share a file content hash (e.g. :func:`file_hashes`, sha256).
+* Exact duplicates share a file content hash (e.g. :func:`~raycxr.data.hash_files`, sha256).
 * Near duplicates have perceptual hashes (:func:`perceptual_hashes`, imagehash's pHash of
   the decoded image) within ``max_distance`` bits of each other.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import itertools
 import os
 import re
@@ -52,20 +51,6 @@ def _check_int(name: str, value: object, low: int, high: float = float("inf")) -
 
 
 # --------------------------------------------------------------------------- hashing
-
-
-def file_hashes(paths: Sequence[str | Path]) -> list[str]:
-    """sha256 hex digest of each file's bytes (the content hash for exact duplicates)."""
-
-    def digest(path: str | Path) -> str:
-        sha = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-        return sha.hexdigest()
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(digest, paths))
 
 
 def perceptual_hashes(images: np.ndarray, hash_size: int = DEFAULT_HASH_SIZE) -> np.ndarray:
@@ -180,7 +165,7 @@ def find_duplicates(
     """Pairs of rows that are exact or near duplicates of each other.
 
     Args:
-        content_hashes: One file content hash per row (e.g. :func:`file_hashes`); rows with
+        content_hashes: One file content hash per row (e.g. :func:`~raycxr.data.hash_files`); rows with
             equal hashes are exact duplicates.
         phashes: Perceptual hashes, one row per image, as returned by
             :func:`perceptual_hashes` (``(N, W)`` uint64; a 1-D ``(N,)`` array is 64-bit

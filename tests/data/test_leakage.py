@@ -19,8 +19,8 @@ from raycxr.data import (
     decode_dataset,
     dedupe_rows,
     duplicate_groups,
-    file_hashes,
     find_duplicates,
+    hash_files,
     index_folder,
     perceptual_hashes,
 )
@@ -174,8 +174,8 @@ def test_csv_lists_pairs_with_relative_paths(planted: Planted, tmp_path: Path) -
     assert table["kind"].iloc[0] == "exact"
 
 
-def test_file_hashes_and_imagehash_layout(planted: Planted) -> None:
-    assert file_hashes(planted.index.paths[:5]) == planted.sha[:5]
+def test_content_hashes_and_imagehash_layout(planted: Planted) -> None:
+    assert hash_files(planted.index.paths[:5]) == planted.sha[:5]
     image = planted.images[0]
     h8 = perceptual_hashes(planted.images[:1], hash_size=8)
     assert h8.shape == (1, 1) and f"{h8[0, 0]:016x}" == str(imagehash.phash(Image.fromarray(image)))
