@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from raycxr.cv._configs import BASELINES, REFERENCE, configurations, read_experiment
+from raycxr.cv._final import Predictions, final_test
 from raycxr.cv._report import (
     comparisons_table,
     folds_table,
@@ -22,10 +24,10 @@ from raycxr.cv._report import (
     summary_table,
     write_report,
 )
-from raycxr.cv._run import CVData, FoldRun, execute, prepare_folds
-from raycxr.data import fold_files_in, index_dataset, read_fold_files
-from raycxr.run import Scaling, ray_session
-from raycxr.train import TrainConfig
+from raycxr.cv._run import CVData, FoldRun, execute
+from raycxr.data import relative_files
+from raycxr.run import Partition, Scaling, cv_splits, load_partition, ray_session, refit_split
+from raycxr.train import TrainConfig, split_statistics
 from raycxr.tune import DEFAULT_METRIC, STUDY_FILE, SearchSpace, TuneSettings, demo_data
 
 
@@ -38,7 +40,9 @@ class CVSettings(BaseModel):
     top_k: int = Field(3, ge=0, description="cross-validate the k best trials of the search")
     folds: int | None = Field(None, description="number of folds (default: the search's 'folds' setting)")
     folds_csv: Path | None = Field(None, description="folder of predefined fold*.csv files (the paper's folds)")
-    split: Literal["stratified", "group"] = Field("stratified", description="fold kind when no --folds-csv")
+    split: Literal["stratified", "group"] | None = Field(
+        None, description="fold kind when no --folds-csv (default: the search's)"
+    )
     baselines: str = Field(
         "all", description=f"baselines to add: 'all', 'none' or a comma list of {', '.join(BASELINES)}"
     )
@@ -50,6 +54,7 @@ class CVSettings(BaseModel):
     )
     max_concurrent: int | None = Field(None, ge=1, description="runs at a time (default: what the cluster holds)")
     address: str | None = Field(None, description="Ray cluster to attach to; default: local Ray")
+    bootstrap: int = Field(1000, ge=100, description="bootstrap resamples of the test-set confidence intervals")
 
     @field_validator("baselines")
     @classmethod
@@ -92,7 +97,7 @@ def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str,
     folds = settings.folds if settings.folds is not None else first.get("folds", 10)
     if folds < 2:
         raise ValueError(f"--folds must be at least 2, got {folds}.")
-    split: dict[str, Any] = {"folds": folds, "fold": 0, "split": settings.split}
+    split: dict[str, Any] = {"folds": folds, "fold": 0, "split": settings.split or first.get("split", "stratified")}
     if settings.folds_csv is not None:
         if not settings.folds_csv.is_dir():
             raise ValueError(f"--folds-csv: {settings.folds_csv} is not a folder of fold*.csv files.")
@@ -107,7 +112,7 @@ def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str,
 
 
 def run_cv(settings: CVSettings) -> CVResult:
-    """Cross-validate, then write ``EXPERIMENT/cv/``: report.md, folds.csv, summary.csv, figures.
+    """Cross-validate inside dev, refit on dev and score on test, then write ``EXPERIMENT/cv/``.
 
     Raises:
         ValueError: Bad input, before any training.
@@ -125,82 +130,135 @@ def run_cv(settings: CVSettings) -> CVResult:
     )
     if not configs:
         raise ValueError("nothing to cross-validate: --top-k 0 and --baselines none.")
-    cfg = _train_config(settings, search, configs)
     if settings.folds_csv is not None and settings.folds is not None:
         raise ValueError("give --folds or --folds-csv, not both (the fold files decide the number of folds).")
-    if settings.folds_csv is not None and cfg.data is not None:  # cheap: bad fold files fail before Ray
-        read_fold_files(index_dataset(cfg.data), fold_files_in(settings.folds_csv))
-
+    cfg = _train_config(settings, search, configs)
     scaling = settings.scaling()
+    if cfg.data is None:
+        cfg = cfg.model_copy(update={"data": demo_data(search)})
+    partition = load_partition(cfg, directory)  # the search's dev/test partition, checked against the data
+    splits = cv_splits(partition, cfg)  # inside dev; fold files naming a test image fail here
+    folds = len(splits)
+    if len(partition.test):
+        splits.append(refit_split(partition, cfg))
+    attention = any(values.get("loss", "attention") == "attention" for values in configs.values())
+    stats = [split_statistics(partition, split, cfg) for split in splits] if attention else []
+    data_settings = {"data": cfg.data, "folds": cfg.folds, "split": cfg.split, "folds_dir": cfg.folds_dir}
+    configs = {name: {**values, **data_settings} for name, values in configs.items()}
     with ray_session(settings.address, scaling, settings.max_concurrent, directory, "experiment folder") as concurrency:
-        if cfg.data is None:
-            cfg = cfg.model_copy(update={"data": demo_data(search)})
-        prepared, stats = prepare_folds(cfg, configs)
-        folds = len(prepared.splits)
-        data_settings = {"data": cfg.data, "folds": cfg.folds, "split": cfg.split, "folds_dir": cfg.folds_dir}
-        configs = {name: {**values, **data_settings} for name, values in configs.items()}
         data = CVData(
-            images=ray.put(prepared.images),
-            labels=prepared.labels,
-            classes=prepared.classes,
-            splits=prepared.splits,
-            holdout=prepared.holdout,
+            images=ray.put(partition.images),
+            labels=partition.labels,
+            classes=partition.classes,
+            splits=splits,
             stats=stats,
             configs=configs,
+            refit=len(partition.test) > 0,
         )
         record_cv = {"configs": configs, "folds": folds, "split": cfg.split, "folds_dir": cfg.folds_dir}
+        refit = f" + a refit on dev scored on {len(partition.test)} test images" if data.refit else ""
         print(
-            f"Cross-validating {len(configs)} configurations × {folds} folds, at most {concurrency} runs at a time: "
-            f"{', '.join(configs)}",
+            f"Cross-validating {len(configs)} configurations × {folds} folds inside dev{refit}, at most "
+            f"{concurrency} runs at a time: {', '.join(configs)}",
             flush=True,
         )
-        runs = execute(directory, data, folds, scaling, concurrency, record_cv)
-    return _report(directory, runs, prepared.labels, prepared.classes, cfg, len(prepared.holdout) > 0, search)
+        runs = execute(directory, data, len(splits), scaling, concurrency, record_cv)
+    return _report(directory, runs, partition, cfg, search, settings)
+
+
+def _write_rows(out: Path, runs: list[FoldRun], partition: Partition, root: Path) -> None:
+    """``cv/rows.csv``: the files each fold (and the refit) trained, validated and tested on, as the runs recorded.
+
+    Every configuration's run of a fold must have used the same rows; one copy per fold is written.
+    """
+    files = np.array(relative_files(partition.index, root))
+    seen: dict[int, dict[str, np.ndarray]] = {}
+    frames = []
+    for run in runs:
+        if run.evaluation is None:
+            continue
+        parts = {part: run.evaluation[f"{part}_rows"] for part in ("train", "val", "test")}
+        if run.fold in seen:
+            if any(not np.array_equal(seen[run.fold][k], v) for k, v in parts.items()):
+                raise RuntimeError(f"configuration {run.config!r} used other rows in fold {run.fold}.")
+            continue
+        seen[run.fold] = parts
+        name = "refit" if run.refit else str(run.fold)
+        frames += [pd.DataFrame({"fold": name, "part": part, "file": files[rows]}) for part, rows in parts.items()]
+    if frames:
+        pd.concat(frames).to_csv(out / "rows.csv", index=False)
 
 
 def _report(
     directory: Path,
     runs: list[FoldRun],
-    labels: np.ndarray,
-    classes: tuple[str, ...],
+    partition: Partition,
     cfg: TrainConfig,
-    holdout: bool,
     search: TuneSettings,
+    settings: CVSettings,
 ) -> CVResult:
     out = directory / "cv"
-    folds = folds_table(runs, classes)
+    labels, classes = partition.labels, partition.classes
+    _write_rows(out, runs, partition, Path(cfg.data))
+    cv_runs = [r for r in runs if not r.refit]
+    refits = [r for r in runs if r.refit and r.evaluation is not None]
+    folds = folds_table(cv_runs, classes)
     summary = summary_table(folds)
     names = list(dict.fromkeys(r.config for r in runs))
-    comparisons = comparisons_table(folds, runs, REFERENCE)
+    comparisons = comparisons_table(folds, cv_runs, REFERENCE)
     folds.to_csv(out / "folds.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     comparisons.to_csv(out / "comparisons.csv", index=False)
     f1 = summary[(summary["set"] == "test") & (summary["metric"] == "f1_macro")].set_index("config")["mean"]
     if not len(f1):
         raise ValueError(f"every cross-validation run failed; see {out}.")
-    best = str(f1.idxmax())
-    done = {name for name in names if any(r.config == name and r.metrics for r in runs)}
+    selected = str(f1.idxmax())  # chosen on dev: the test set plays no part in the choice
+    final = None
+    if refits:
+        predictions = [
+            Predictions(
+                config=r.config,
+                val_y=labels[r.evaluation["val_rows"]],
+                val_proba=r.evaluation["val_proba"],
+                test_rows=r.evaluation["test_rows"],
+                test_y=labels[r.evaluation["test_rows"]],
+                test_proba=r.evaluation["test_proba"],
+            )
+            for r in refits
+        ]
+        chosen = selected if any(p.config == selected for p in predictions) else predictions[0].config
+        final = final_test(
+            predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed
+        )
+    done = {name for name in names if any(r.config == name and r.metrics for r in cv_runs)}
     figures = {
-        "Confusion matrices": [
-            plot_confusion(runs, n, classes, out / f"confusion_{n}.png") for n in names if n in done
+        "Confusion matrices (CV)": [
+            plot_confusion(cv_runs, n, classes, out / f"confusion_{n}.png") for n in names if n in done
         ],
-        "ROC curves": [plot_roc(runs, n, labels, classes, out / f"roc_{n}.png") for n in names if n in done],
+        "ROC curves (CV)": [plot_roc(cv_runs, n, labels, classes, out / f"roc_{n}.png") for n in names if n in done],
         "Learning curves": [plot_learning_curves(runs, n, out / f"learning_{n}.png") for n in names if n in done],
     }
-    best_runs = [r for r in runs if r.config == best and r.metrics]
-    best_fold = max(best_runs, key=lambda r: r.metrics["test"]["f1_macro"])
-    figures["t-SNE of the feature layer"] = [plot_tsne(best_fold, labels, classes, cfg.seed, out / "tsne.png")]
+    best_runs = [r for r in refits if r.config == selected] or [
+        max((r for r in cv_runs if r.config == selected and r.metrics), key=lambda r: r.metrics["test"]["f1_macro"])
+    ]
+    figures["t-SNE of the feature layer"] = [plot_tsne(best_runs[0], labels, classes, cfg.seed, out / "tsne.png")]
     search_files, note = plot_search(directory / STUDY_FILE, search.name or directory.name, out)
     figures["Search (Optuna)"] = search_files
     context = {
         "experiment": directory.name,
-        "folds": cfg.folds if cfg.split != "predefined" else len({r.fold for r in runs}),
+        "folds": len({r.fold for r in cv_runs}),
         "split": cfg.split,
+        "seed": cfg.seed,
         "configs": names,
+        "searched": [n for n in names if n.startswith("top")],
         "reference": REFERENCE,
-        "best": best,
-        "holdout": holdout,
+        "best": selected,
         "search_note": note,
+        "counts": partition.manifest.counts(),
+        "classes": classes,
+        "test_spec": search.test_description(),
+        "leakage": partition.leakage_summary,
+        "data": str(cfg.data),
     }
-    report = write_report(out, runs, folds, summary, comparisons, figures, context)
-    return CVResult(out, runs, best, report)
+    report = write_report(out, runs, folds, summary, comparisons, figures, context, final)
+    return CVResult(out, runs, selected, report)

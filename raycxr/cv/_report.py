@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.manifold import TSNE
 from sklearn.metrics import roc_curve
 
+from raycxr.cv._final import FinalTest
 from raycxr.cv._run import FoldRun
 from raycxr.cv._stats import corrected_resampled_ttest
 from raycxr.train import SCALAR_METRICS
@@ -23,12 +24,12 @@ COMPARED = ("f1_macro", "accuracy", "auc_ovr_macro")
 
 
 def folds_table(runs: list[FoldRun], classes: tuple[str, ...]) -> pd.DataFrame:
-    """One row per configuration × fold × set (test, holdout) × metric."""
+    """One row per configuration × fold × set (the fold's test rows) × metric."""
     rows = []
     for run in runs:
         if run.metrics is None:
             continue
-        for part in ("test", "holdout"):
+        for part in ("test",):
             metrics = run.metrics.get(part)
             if not metrics:
                 continue
@@ -173,6 +174,133 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4f} ± {std:.4f}" if np.isfinite(std) else f"{mean:.4f}"
 
 
+def _ci(value: float, low: float, high: float) -> str:
+    if not np.isfinite(value):
+        return "—"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) else f"{value:.3f}"
+
+
+def _table(frame: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> list[str]:
+    """A markdown table of ``frame``'s ``columns`` (name → header); floats rounded."""
+    lines = ["| " + " | ".join(columns.values()) + " |", "|---" * len(columns) + "|"]
+    for _, row in frame.iterrows():
+        cells = []
+        for name in columns:
+            value = row.get(name)
+            if isinstance(value, float):
+                cells.append("—" if not np.isfinite(value) else f"{value:.{digits}f}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _protocol(context: dict[str, Any], final: FinalTest | None) -> list[str]:
+    per_role = context["counts"]["total"].to_dict()
+    lines = [
+        "## Protocol",
+        "",
+        f"The data were partitioned once, when the search was created, into **dev** ({per_role.get('dev', 0)} "
+        f"images) and **test** ({per_role.get('test', 0)} images; {context['test_spec']}), recorded in "
+        "`splits.csv` with a content hash of every file. The search trained on dev and chose its configurations "
+        "on a validation slice of dev; the cross-validation folds lie inside dev "
+        f"({context['folds']} folds, {context['split']}, seed {context['seed']}); every configuration was then "
+        "refit on dev (early stopping on the same validation slice) and scored **once** on test. Temperatures "
+        "and decision thresholds are chosen on the validation slice, never on test. "
+        f"The configuration reported first, **{context['best']}**, was chosen by its mean CV macro-F1 on dev.",
+        "",
+    ]
+    if final is None:
+        lines += [
+            "> **No untouched test set** (`--test-fraction 0`, the paper's own protocol): every number below "
+            "comes from cross-validation on the images the search was tuned on, and is optimistic for the "
+            "searched configurations.",
+            "",
+        ]
+    return lines
+
+
+def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
+    lines = ["## Test set: final estimate (95 % bootstrap CI)", ""]
+    metrics = final.metrics.pivot_table(index="config", columns="metric", values=["value", "ci_low", "ci_high"],
+                                        aggfunc="first", dropna=False)  # fmt: skip
+    shown = [m for m in ("accuracy", "f1_macro", "auc_ovr_macro") if ("value", m) in metrics]
+    calibration = final.calibration.set_index("config")
+    lines += ["| configuration | " + " | ".join(shown) + " | ECE | Brier |", "|---" * (len(shown) + 3) + "|"]
+    for config in dict.fromkeys(final.metrics["config"]):
+        cells = [_ci(metrics.loc[config, ("value", m)], metrics.loc[config, ("ci_low", m)],
+                     metrics.loc[config, ("ci_high", m)]) for m in shown]  # fmt: skip
+        cal = calibration.loc[config]
+        mark = " (selected)" if config == final.selected else ""
+        lines.append(f"| {config}{mark} | " + " | ".join(cells) + f" | {cal['ece']:.3f} | {cal['brier']:.3f} |")
+    lines += [
+        "",
+        "CIs resample test images (whole groups/sources where the data has them). ECE: 15 equal-width bins of the "
+        "top-label confidence. Files: `test_metrics.csv`, `test_calibration.csv`.",
+        "",
+    ]
+    if len(final.comparisons):
+        lines += [f"### Against `{context['reference']}` on the test set", ""]
+        columns = {"config": "configuration", "metric": "metric", "difference": "difference", "ci_low": "CI low",
+                   "ci_high": "CI high", "p": "p", "test": "test"}  # fmt: skip
+        lines += _table(final.comparisons, columns)
+    lines += ["### Calibration (temperature fitted on the dev validation slice)", ""]
+    lines += _table(final.calibration, {"config": "configuration", "temperature": "T", "ece": "ECE",
+                                        "ece_calibrated": "ECE after", "brier": "Brier",
+                                        "brier_calibrated": "Brier after"})  # fmt: skip
+    lines += [f"### {final.positive} vs rest: operating points (threshold chosen on validation, scored on test)", ""]
+    points = final.operating_points
+    if "sensitivity" in points:
+        lines += _table(points, {"config": "configuration", "fixed": "fixed on validation", "target": "target",
+                                 "threshold": "threshold", "sensitivity": "sensitivity",
+                                 "specificity": "specificity", "ppv": "PPV", "npv": "NPV"})  # fmt: skip
+    lines += ["### Average precision per class (test)", ""]
+    ap = final.average_precision.pivot_table(index="config", columns="class", values="average_precision")
+    lines += _table(ap.reset_index(), {"config": "configuration", **{c: c for c in ap.columns}})
+    if len(final.subgroups):
+        lines += [f"### Subgroups (sources) of `{final.selected}` on test: {final.positive} vs rest", ""]
+        sub = final.subgroups
+        columns = {sub.columns[0]: "subgroup", "n": "n", "positives": "positives"}
+        for metric in ("sensitivity", "specificity"):
+            bounds = zip(sub[metric], sub[f"{metric}_low"], sub[f"{metric}_high"])
+            sub = sub.assign(**{metric + "_ci": [_ci(v, lo, hi) for v, lo, hi in bounds]})
+            columns[metric + "_ci"] = f"{metric} [Wilson 95 %]"
+        lines += _table(sub, columns)
+    lines += [f"![reliability]({final.figures[0]})", "", f"![precision-recall]({final.figures[1]})", ""]
+    return lines
+
+
+def _model_card(context: dict[str, Any], final: FinalTest | None) -> list[str]:
+    lines = [
+        "## Model card",
+        "",
+        f"- **Model**: `{context['best']}` (selected by mean CV macro-F1 on dev); configurations compared: "
+        f"{', '.join(context['configs'])}.",
+        f"- **Intended use**: research on chest X-ray classification ({', '.join(context['classes'])})"
+        "; not a diagnostic device, not validated for clinical decisions.",
+        f"- **Data**: `{context['data']}`; dev/test counts per class in `splits.csv` and below; "
+        f"test: {context['test_spec']}.",
+    ]
+    if final is not None:
+        row = final.metrics[(final.metrics["config"] == final.selected) & (final.metrics["metric"] == "f1_macro")]
+        cal = final.calibration.set_index("config").loc[final.selected]
+        if len(row):
+            r = row.iloc[0]
+            lines.append(f"- **Test macro-F1**: {_ci(r['value'], r.get('ci_low', np.nan), r.get('ci_high', np.nan))}.")
+        lines.append(f"- **Calibration**: ECE {cal['ece']:.3f} → {cal['ece_calibrated']:.3f} after temperature "
+                     f"{cal['temperature']:.2f} (fitted on validation).")  # fmt: skip
+    lines += [
+        f"- **Leakage**: {context['leakage']}",
+        "- **Known limitations**: sources are confounded with classes in public COVID collections (a model can "
+        "learn the source); the CV estimate of searched configurations is optimistic (they were selected on the "
+        "same images); " + ("no untouched test set was kept." if final is None else
+                            "one test set, one split seed: the CIs do not cover a different population."),
+        "",
+    ]
+    table = context["counts"].reset_index()
+    return lines + _table(table, {c: c for c in table.columns})
+
+
 def write_report(
     out: Path,
     runs: list[FoldRun],
@@ -181,41 +309,35 @@ def write_report(
     comparisons: pd.DataFrame,
     figures: dict[str, list[str]],
     context: dict[str, Any],
+    final: FinalTest | None = None,
 ) -> Path:
-    """``report.md``: settings, summary tables, comparisons, errors and linked figures."""
-    lines = [f"# Cross-validation of {context['experiment']}", ""]
+    """``report.md``: protocol, the final test (CIs, calibration, comparisons), leakage, CV, model card."""
+    lines = [f"# Evaluation of {context['experiment']}", ""]
+    lines += _protocol(context, final)
+    if final is not None:
+        lines += _final_section(final, context)
+    lines += ["## Leakage audit", "", context["leakage"], ""]
+    searched = ", ".join(f"`{n}`" for n in context["searched"]) or "none"
     lines += [
-        f"{context['folds']} folds ({context['split']}); configurations: {', '.join(context['configs'])}. "
-        f"Reference for comparisons: `{context['reference']}`. Best by mean test macro-F1: **{context['best']}**.",
+        f"## Cross-validation inside dev (mean ± std over {context['folds']} folds)",
         "",
-        "> The top-k configurations were chosen by a search on these same images, so their cross-validated "
-        "estimate is optimistic. " + (
-            "The holdout columns are images the search and the CV never trained on: the honest number."
-            if context["holdout"] else "No holdout set was kept (run the search with `--set holdout_fraction=0.2` "
-            "for an honest final test)."
-        ),
+        f"> Optimistic for the searched configurations ({searched}): they were selected on these images. "
+        "Use the test-set numbers above.",
         "",
-        "## Test metrics (mean ± std over folds)",
-        "",
-    ]  # fmt: skip
+    ]
     shown = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "auc_ovr_macro"]
-    for part in ("test", "holdout"):
-        table = summary[summary["set"] == part]
-        if not len(table):
-            continue
-        if part == "holdout":
-            lines += ["## Holdout metrics (mean ± std over the fold models)", ""]
-        lines += ["| configuration | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
-        for config in dict.fromkeys(table["config"]):
-            cells = []
-            for metric in shown:
-                row = table[(table["config"] == config) & (table["metric"] == metric)]
-                cells.append(_fmt(row["mean"].item(), row["std"].item()) if len(row) else "—")
-            lines.append(f"| {config} | " + " | ".join(cells) + " |")
-        lines.append("")
+    table = summary[summary["set"] == "test"]
+    lines += ["| configuration | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
+    for config in dict.fromkeys(table["config"]):
+        cells = []
+        for metric in shown:
+            row = table[(table["config"] == config) & (table["metric"] == metric)]
+            cells.append(_fmt(row["mean"].item(), row["std"].item()) if len(row) else "—")
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    lines.append("")
     per_class = summary[(summary["set"] == "test") & summary["metric"].str.match(r"(sensitivity|specificity)_")]
     if len(per_class):
-        lines += ["## Per-class sensitivity and specificity (test, mean over folds)", ""]
+        lines += ["### Per-class sensitivity and specificity (CV, mean over folds)", ""]
         metrics = list(dict.fromkeys(per_class["metric"]))
         lines += ["| configuration | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for config in dict.fromkeys(per_class["config"]):
@@ -225,27 +347,37 @@ def write_report(
         lines.append("")
     if len(comparisons):
         lines += [
-            f"## Against `{context['reference']}` (corrected resampled t-test, Nadeau & Bengio)",
+            f"### Against `{context['reference']}` in CV (corrected resampled t-test, Nadeau & Bengio)",
+            "",
+            "> Selection-biased for the searched configurations: the folds are the images they were chosen on.",
             "",
             "| configuration | metric | mean difference | 95 % CI | t | p |",
             "|---|---|---|---|---|---|",
         ]
         for row in comparisons.itertuples():
+            flag = " (selection-biased)" if row.config in context["searched"] else ""
             lines.append(
-                f"| {row.config} | {row.metric} | {row.mean_difference:+.4f} | "
+                f"| {row.config}{flag} | {row.metric} | {row.mean_difference:+.4f} | "
                 f"[{row.ci95_low:+.4f}, {row.ci95_high:+.4f}] | {row.t:.2f} | {row.p:.3f} |"
             )
         lines.append("")
     errors = [r for r in runs if r.error]
     if errors:
-        lines += ["## Failed runs", ""] + [f"- {r.config}, fold {r.fold}: {r.error}" for r in errors] + [""]
+        lines += ["## Failed runs", ""]
+        lines += [f"- {r.config}, {'refit' if r.refit else f'fold {r.fold}'}: {r.error}" for r in errors] + [""]
+    lines += _model_card(context, final)
     lines += ["## Figures", ""]
     for title, files in figures.items():
         if files:
             lines += [f"### {title}", ""] + [f"![{f}]({f})" for f in files] + [""]
     if context.get("search_note"):
         lines += [f"Search figures: {context['search_note']}.", ""]
-    lines += ["Files: `folds.csv` (configuration × fold × set × metric), `summary.csv`, `comparisons.csv`.", ""]
+    lines += [
+        "Files: `test_*.csv` (final test), `folds.csv` (configuration × fold × metric), `summary.csv`, "
+        "`comparisons.csv`, `rows.csv` (the files of every fold and of the refit), `../splits.csv`, "
+        "`../leakage.csv`.",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path

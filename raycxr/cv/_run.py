@@ -22,7 +22,7 @@ from ray import tune
 from raycxr.data import Split
 from raycxr.losses import ClassStats
 from raycxr.run import RunContext, Scaling, checkpoint_config, result_files, trainable, tune_config_options
-from raycxr.train import FitState, TrainConfig, fit, prepare_data, scalars, split_statistics
+from raycxr.train import FitState, TrainConfig, fit, scalars
 from raycxr.train._cli import jsonable
 from raycxr.tune import error_reason
 
@@ -40,9 +40,9 @@ class CVData:
     labels: np.ndarray
     classes: tuple[str, ...]
     splits: list[Split]
-    holdout: np.ndarray
     stats: list[ClassStats]
     configs: dict[str, dict[str, Any]]
+    refit: bool = False  #: the last split is the refit on dev, scored on the untouched test set
 
 
 @torch.no_grad()
@@ -57,7 +57,7 @@ def _embed(model: torch.nn.Module, images: np.ndarray, rows: np.ndarray, batch: 
 
 
 def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
-    """Train one configuration on one fold; the last report carries test (and holdout) results."""
+    """Train one configuration on one split (a CV fold, or the refit); the last report carries test results."""
     cfg = TrainConfig(**data.configs[params["config"]])
     split = data.splits[params["fold"]]
     images = ray.get(data.images)
@@ -70,25 +70,24 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
     if done is not None:  # the run had ended, but the interrupted CV had not recorded it
         context.report(done[FINAL_FILE], None, done)
         return
-    holdout = data.holdout if len(data.holdout) else None
     resume = context.restored_state()
-    result = fit(cfg, images, data.labels, data.classes, split, stats, holdout, on_epoch, resume=resume)
+    result = fit(cfg, images, data.labels, data.classes, split, stats, None, on_epoch, resume=resume)
     final = {**result.history[-1], "final": 1.0, **scalars(result.test, "test")}
-    if result.holdout is not None:
-        final |= scalars(result.holdout, "holdout")
+
+    def rows(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(values, dtype=np.int64))
+
+    # The rows this run trained, validated and tested on, recorded by the run itself.
     evaluation = {
-        "test_rows": torch.from_numpy(np.asarray(split.test)),
+        "train_rows": rows(split.train),
+        "val_rows": rows(split.val),
+        "val_proba": torch.from_numpy(result.probabilities["val"]),
+        "test_rows": rows(split.test),
         "test_proba": torch.from_numpy(result.probabilities["test"]),
         "test_embedding": _embed(result.model, images, split.test),
     }
-    if holdout is not None:
-        evaluation |= {
-            "holdout_rows": torch.from_numpy(holdout),
-            "holdout_proba": torch.from_numpy(result.probabilities["holdout"]),
-        }
     metrics = {
         "test": result.test,
-        "holdout": result.holdout,
         "history": result.history,
         "best_epoch": result.best_epoch,
         "sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
@@ -102,18 +101,11 @@ class FoldRun:
 
     config: str
     fold: int
+    refit: bool
     error: str
     metrics: dict[str, Any] | None
     evaluation: dict[str, np.ndarray] | None
     history: pd.DataFrame
-
-
-def prepare_folds(cfg: TrainConfig, configs: dict[str, dict[str, Any]]) -> tuple[Any, list[ClassStats]]:
-    """Decode and split once; class statistics of each fold's training rows (attention loss)."""
-    prepared = prepare_data(cfg)
-    attention = any(settings.get("loss", "attention") == "attention" for settings in configs.values())
-    stats = [split_statistics(prepared, split, cfg) for split in prepared.splits] if attention else []
-    return prepared, stats
 
 
 def execute(
@@ -140,7 +132,7 @@ def execute(
             param_space={"config": tune.grid_search(list(data.configs)), "fold": tune.grid_search(list(range(folds)))},
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=concurrency,
-                trial_dirname_creator=lambda t: f"{t.config['config']}_fold{t.config['fold']}_{t.trial_id}",
+                trial_dirname_creator=lambda t: f"{t.config['config']}_{_run_name(t.config['fold'], data)}_{t.trial_id}",
                 **tune_config_options(scaling),
             ),
             run_config=tune.RunConfig(
@@ -151,15 +143,20 @@ def execute(
     runs = []
     for result in results:
         config, fold = result.config["config"], int(result.config["fold"])
+        refit = data.refit and fold == len(data.splits) - 1
         history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
         if "final" in history:
             history = history[history["final"].isna()]
         files = result_files(result, METRICS_FILE, EVALUATION_FILE) if result.error is None else None
         if files is None:
             reason = error_reason(str(result.error)) if result.error is not None else "no result"
-            runs.append(FoldRun(config, fold, reason, None, None, history))
+            runs.append(FoldRun(config, fold, refit, reason, None, None, history))
             continue
         metrics = files[METRICS_FILE]
         evaluation = {k: v.numpy() for k, v in files[EVALUATION_FILE].items()}
-        runs.append(FoldRun(config, fold, "", metrics, evaluation, history))
+        runs.append(FoldRun(config, fold, refit, "", metrics, evaluation, history))
     return sorted(runs, key=lambda r: (list(data.configs).index(r.config), r.fold))
+
+
+def _run_name(fold: int, data: CVData) -> str:
+    return "refit" if data.refit and fold == len(data.splits) - 1 else f"fold{fold}"

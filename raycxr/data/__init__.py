@@ -39,6 +39,7 @@ from raycxr.data._splits import (
     predefined_splits,
     read_fold_files,
     stratified_folds,
+    train_val_split,
 )
 
 __all__ = [
@@ -74,5 +75,6 @@ __all__ = [
     "read_manifest",
     "relative_files",
     "stratified_folds",
+    "train_val_split",
     "verify_manifest",
 ]

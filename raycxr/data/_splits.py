@@ -174,3 +174,12 @@ def fold_files_in(folder: str | Path) -> list[Path]:
     if not files:
         raise ValueError(f"{folder}: no fold*.csv files.")
     return files
+
+
+def train_val_split(
+    rows: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``rows`` into (train, validation), stratified, never splitting a group when groups are given."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}.")
+    return _split_val(np.sort(np.asarray(rows)), labels, groups, val_fraction, seed)

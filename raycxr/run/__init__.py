@@ -18,15 +18,28 @@ from raycxr.run._cluster import (
     start_ray,
 )
 from raycxr.run._context import STATE_FILE, RunContext, quiet_train_logs, result_files
+from raycxr.run._partition import (
+    LEAKAGE_FILE,
+    SPLITS_FILE,
+    Partition,
+    create_partition,
+    cv_splits,
+    dev_split,
+    load_partition,
+    refit_split,
+)
 from raycxr.run._scaling import TRAINERS, TRIAL_DRIVER_RESOURCES, Scaling, Trainer
 from raycxr.run._session import ray_session
 from raycxr.run._trainable import Job, checkpoint_config, trainable, tune_config_options
 
 __all__ = [
+    "LEAKAGE_FILE",
+    "SPLITS_FILE",
     "STATE_FILE",
     "TRAINERS",
     "TRIAL_DRIVER_RESOURCES",
     "Job",
+    "Partition",
     "RunContext",
     "Scaling",
     "Trainer",
@@ -35,10 +48,15 @@ __all__ = [
     "check_uri_writable",
     "checkpoint_config",
     "cluster_concurrency",
+    "create_partition",
+    "cv_splits",
+    "dev_split",
     "launcher_maximum",
+    "load_partition",
     "max_cluster_resources",
     "quiet_train_logs",
     "ray_session",
+    "refit_split",
     "result_files",
     "start_ray",
     "trainable",

@@ -21,10 +21,23 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from raycxr.data import Split, synthetic
+from raycxr.data import Split, relative_files, synthetic
 from raycxr.data import default_cache_dir as cache_root
-from raycxr.run import check_uri_writable, checkpoint_config, ray_session, trainable, tune_config_options
-from raycxr.train import SCALAR_METRICS, TrainConfig, prepare_data, split_statistics
+from raycxr.run import (
+    LEAKAGE_FILE,
+    SPLITS_FILE,
+    Partition,
+    check_address,
+    check_uri_writable,
+    checkpoint_config,
+    create_partition,
+    dev_split,
+    load_partition,
+    ray_session,
+    trainable,
+    tune_config_options,
+)
+from raycxr.train import SCALAR_METRICS, TrainConfig, split_statistics
 from raycxr.train._cli import jsonable
 from raycxr.tune._results import TRIALS_FILE, TrialsTable, write_atomic, write_best
 from raycxr.tune._settings import DEMO_NUM_SAMPLES, TuneSettings
@@ -33,6 +46,9 @@ from raycxr.tune._trial import BEST_PREFIX, ExperimentData, TrialConfigs, search
 
 EXPERIMENT_FILE = "raycxr.json"
 STUDY_FILE = "optuna.db"
+SEARCH_ROWS_FILE = "search_rows.csv"
+#: raycxr's own record of an experiment (besides Tune's): uploaded with it to URI storage.
+RECORD_FILES = (EXPERIMENT_FILE, STUDY_FILE, SPLITS_FILE, LEAKAGE_FILE, SEARCH_ROWS_FILE)
 DEFAULT_METRIC = BEST_PREFIX + "f1_macro"
 DEFAULT_NUM_SAMPLES = 16
 #: What a trial reports every epoch, hence what ``--metric`` may name.
@@ -108,7 +124,7 @@ def _resumed_settings(settings: TuneSettings) -> TuneSettings:
         raise ValueError("--resume needs --name (and the same --storage) of the experiment to continue.")
     local = _local_directory(settings, settings.name)
     if settings.is_uri:
-        _download(f"{settings.storage.rstrip('/')}/{settings.name}", local, (EXPERIMENT_FILE, STUDY_FILE, TRIALS_FILE))
+        _download(f"{settings.storage.rstrip('/')}/{settings.name}", local, (*RECORD_FILES, TRIALS_FILE))
     if not (local / EXPERIMENT_FILE).is_file():
         raise ValueError(
             f"--resume: no experiment named {settings.name!r} in {settings.storage} (no {EXPERIMENT_FILE})."
@@ -156,7 +172,11 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         settings = _resumed_settings(settings)
         stored = json.loads((_local_directory(settings, settings.name) / EXPERIMENT_FILE).read_text())
     settings.scaling()  # --trainer / resources valid together
+    check_address(settings.address)  # an address nothing answers at fails before any data work
     space, base = _resolve_space(settings, stored)
+    if base.get("holdout_fraction"):
+        raise ValueError("--set holdout_fraction: a search keeps its untouched test set with --test-fraction.")
+    settings.test_spec(group=base.get("split") == "group")
     metric = settings.metric or space.search.metric or DEFAULT_METRIC
     if metric not in METRICS:
         raise ValueError(f"--metric: unknown metric {metric!r}; trials report {', '.join(METRICS)}.")
@@ -207,34 +227,39 @@ def run_search(settings: TuneSettings) -> SearchResult:
     settings = plan.settings
     scaling = settings.scaling()
     local_storage = None if settings.is_uri else plan.directory
+    if plan.data is None:
+        plan = dataclasses.replace(plan, data=demo_data(settings))
+    cfg = plan.train_config()
+    if settings.resume:
+        partition = load_partition(cfg, plan.directory)
+    else:  # the dev/test partition is made once, here, and read by everything after
+        spec = settings.test_spec(group=cfg.split == "group")
+        partition = create_partition(cfg, spec, plan.directory, settings.dedupe)
+    split = dev_split(partition, cfg)  # trials train and select on dev; they never see a test row
+    attention = plan.space.may_set("loss", "attention", plan.base)
+    stats = split_statistics(partition, split, cfg) if attention else None
+    _write_search_rows(plan.directory, partition, split, cfg)
     with ray_session(settings.address, scaling, settings.max_concurrent, local_storage) as concurrency:
-        if plan.data is None:
-            plan = dataclasses.replace(plan, data=demo_data(settings))
-        cfg = plan.train_config()
-        prepared = prepare_data(cfg)
-        fold = prepared.splits[cfg.fold]
-        split = Split(train=fold.train, val=fold.val, test=fold.test[:0])  # trials never read test rows
-        attention = plan.space.may_set("loss", "attention", plan.base)
-        stats = split_statistics(prepared, split, cfg) if attention else None
         if not settings.resume:
             record = {"settings": settings.model_dump(mode="json"), "space": plan.space.model_dump(mode="json")}
             write_atomic(plan.directory / EXPERIMENT_FILE, json.dumps(jsonable(record), indent=2))
             if settings.is_uri:
-                _upload(plan.directory, plan.experiment_path, (EXPERIMENT_FILE,))
+                _upload(plan.directory, plan.experiment_path, RECORD_FILES)
         print(f"Experiment: {plan.experiment_path}", flush=True)
         print(f"TensorBoard: tensorboard --logdir {plan.experiment_path}", flush=True)
         path = "Ray Train runs (TorchTrainer)" if scaling.uses_train else "in the trial (actors reused)"
         print(
             f"{plan.num_samples} trials, at most {concurrency} at a time, {settings.workers_per_trial} worker(s) each, "
             f"trained {path}; objective {plan.metric} ({plan.mode}); "
-            f"{len(split.train)} training and {len(split.val)} validation images.",
+            f"{len(split.train)} training and {len(split.val)} validation images (dev); "
+            f"{len(partition.test)} test images kept untouched.",
             flush=True,
         )
         configs = TrialConfigs(plan.space, plan.base)
         data = ExperimentData(
-            images=ray.put(prepared.images),
-            labels=prepared.labels,
-            classes=prepared.classes,
+            images=ray.put(partition.images),
+            labels=partition.labels,
+            classes=partition.classes,
             split=split,
             stats=stats,
             configs=configs,
@@ -246,6 +271,16 @@ def run_search(settings: TuneSettings) -> SearchResult:
             tuner = _new_tuner(plan, runs, configs, concurrency, cfg.epochs)
         tuner.fit()
     return _finish(plan, configs)
+
+
+def _write_search_rows(directory: Path, partition: Partition, split: Split, cfg: TrainConfig) -> None:
+    """``search_rows.csv``: the files every trial trains (``train``) and validates and is selected on (``val``)."""
+    files = relative_files(partition.index, cfg.data)
+    frame = pd.concat(
+        [pd.DataFrame({"part": part, "file": [files[r] for r in rows]}) for part, rows in
+         (("train", split.train), ("val", split.val))]
+    )  # fmt: skip
+    write_atomic(directory / SEARCH_ROWS_FILE, frame.to_csv(index=False))
 
 
 class _OptunaSearch(OptunaSearch):
@@ -327,5 +362,5 @@ def _finish(plan: SearchPlan, configs: TrialConfigs) -> SearchResult:
     if not interrupted:
         _fail_orphaned_trials(plan)
     if plan.settings.is_uri:
-        _upload(plan.directory, plan.experiment_path, (TRIALS_FILE, "best_config.json", STUDY_FILE, EXPERIMENT_FILE))
+        _upload(plan.directory, plan.experiment_path, (TRIALS_FILE, "best_config.json", *RECORD_FILES))
     return SearchResult(plan, trials, best, interrupted)

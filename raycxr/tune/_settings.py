@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from raycxr.data import TestSpec
 from raycxr.run import Scaling
 
 #: Where the repository's search spaces live (``--space NAME`` looks here).
@@ -61,6 +62,16 @@ class TuneSettings(BaseModel):
     seed: int = Field(0, description="seed of the sampler, splits, class statistics and training")
     address: str | None = Field(None, description="Ray cluster to attach to ('auto', host:port); default: local Ray")
     set: list[str] = Field(default_factory=list, description="training setting KEY=VALUE for every trial (repeatable)")
+    test_fraction: float = Field(
+        0.15,
+        description="fraction of the images held out as the untouched test set (stratified; group-aware with "
+        "--set split=group); 0: no test set (the paper's protocol)",
+    )
+    test_source: str | None = Field(
+        None, description="hold out these sources (groups) whole as the test set: external validation (A,B,…)"
+    )
+    test_files: Path | None = Field(None, description="CSV naming the test images ('FILE NAME' or 'file' column)")
+    dedupe: bool = Field(False, description="keep one image of each exact/near-duplicate group before the partition")
     resume: bool = Field(False, description="continue the interrupted experiment --storage/--name")
 
     @field_validator("storage")
@@ -84,6 +95,32 @@ class TuneSettings(BaseModel):
         return Scaling(
             self.workers_per_trial, self.cpus_per_worker, self.gpus_per_worker, self.max_failures, self.trainer
         )
+
+    def test_spec(self, group: bool) -> TestSpec:
+        """How the experiment's test set is chosen (raises ``ValueError`` for a bad combination)."""
+        if self.test_source is not None and self.test_files is not None:
+            raise ValueError("give --test-source or --test-files, not both.")
+        if self.test_source is not None:
+            sources = tuple(s.strip() for s in self.test_source.split(",") if s.strip())
+            return TestSpec(sources=sources, group=group, seed=self.seed)
+        if self.test_files is not None:
+            if not self.test_files.is_file():
+                raise ValueError(f"--test-files: {self.test_files} does not exist.")
+            return TestSpec(files=self.test_files, group=group, seed=self.seed)
+        try:
+            return TestSpec(fraction=self.test_fraction, group=group, seed=self.seed)
+        except ValueError as error:
+            raise ValueError(f"--test-fraction: {error}") from None
+
+    def test_description(self) -> str:
+        """The test set's origin, in words (for the report)."""
+        if self.test_source is not None:
+            return f"whole sources {self.test_source} held out (external validation)"
+        if self.test_files is not None:
+            return f"the images named in {self.test_files}"
+        if self.test_fraction == 0:
+            return "none kept"
+        return f"{self.test_fraction:.0%} of the images, stratified by class, seed {self.seed}"
 
     @property
     def is_uri(self) -> bool:

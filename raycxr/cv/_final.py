@@ -1,0 +1,208 @@
+"""The final test: every configuration refit on dev and scored once on the untouched test set.
+
+Everything here reads the refit runs' predictions on test (and on their dev validation
+slice, which chooses temperatures and thresholds): metrics with bootstrap confidence
+intervals, paired comparisons with the reference configuration, calibration, operating
+points, precision-recall, subgroups. Nothing is fitted on test rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from raycxr.evaluation import (
+    accuracy,
+    apply_temperature,
+    average_precision_table,
+    bootstrap_ci,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    macro_auc,
+    macro_f1,
+    mcnemar,
+    operating_point,
+    paired_bootstrap,
+    plot_precision_recall,
+    plot_reliability,
+    subgroup_table,
+    threshold_at_sensitivity,
+    threshold_at_specificity,
+)
+
+#: Metrics with a bootstrap CI on test (name → function of labels and probabilities).
+METRICS = {"accuracy": accuracy, "f1_macro": macro_f1, "auc_ovr_macro": macro_auc}
+#: Target specificities / sensitivities of the operating points (positive class vs rest).
+TARGETS = (0.90, 0.95)
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    """A refit configuration's class probabilities on its validation slice and on test."""
+
+    config: str
+    val_y: np.ndarray
+    val_proba: np.ndarray
+    test_rows: np.ndarray
+    test_y: np.ndarray
+    test_proba: np.ndarray
+
+
+@dataclasses.dataclass
+class FinalTest:
+    """Tables of the final test (also written as CSV files) and its figures."""
+
+    metrics: pd.DataFrame
+    comparisons: pd.DataFrame
+    calibration: pd.DataFrame
+    operating_points: pd.DataFrame
+    average_precision: pd.DataFrame
+    subgroups: pd.DataFrame
+    figures: list[str]
+    positive: str
+    selected: str
+
+
+def positive_class(classes: tuple[str, ...]) -> int:
+    """The class of the clinical operating points: COVID when the data has it, else the first."""
+    for i, name in enumerate(classes):
+        if name.lower().startswith("covid"):
+            return i
+    return 0
+
+
+def _metrics(p: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) -> list[dict]:
+    rows = []
+    for name, metric in METRICS.items():
+        try:
+            ci = bootstrap_ci(metric, p.test_y, p.test_proba, groups=groups, n_boot=n_boot, seed=seed)
+        except ValueError as error:  # e.g. AUC with a class absent from test
+            rows.append({"config": p.config, "metric": name, "value": np.nan, "note": str(error)})
+            continue
+        rows.append({"config": p.config, "metric": name, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high})
+    return rows
+
+
+def _comparisons(p: Predictions, ref: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) -> list[dict]:
+    rows = []
+    for name, metric in METRICS.items():
+        try:
+            d = paired_bootstrap(
+                metric, p.test_y, p.test_proba, ref.test_proba, groups=groups, n_boot=n_boot, seed=seed
+            )
+        except ValueError:
+            continue
+        rows.append({"config": p.config, "metric": name, "difference": d.diff, "ci_low": d.low, "ci_high": d.high,
+                     "p": d.p_value, "test": "paired bootstrap"})  # fmt: skip
+    m = mcnemar(p.test_y, p.test_proba.argmax(1), ref.test_proba.argmax(1))
+    diff = accuracy(p.test_y, p.test_proba) - accuracy(p.test_y, ref.test_proba)
+    rows.append({"config": p.config, "metric": "accuracy", "difference": diff, "ci_low": np.nan, "ci_high": np.nan,
+                 "p": m.p_value, "test": f"McNemar (b={m.b}, c={m.c}{', exact' if m.exact else ''})"})  # fmt: skip
+    return rows
+
+
+def _calibration(p: Predictions) -> dict:
+    temperature = fit_temperature(p.val_proba, p.val_y)
+    calibrated = apply_temperature(p.test_proba, temperature)
+    return {
+        "config": p.config,
+        "temperature": temperature,
+        "ece": expected_calibration_error(p.test_y, p.test_proba),
+        "ece_calibrated": expected_calibration_error(p.test_y, calibrated),
+        "brier": brier_score(p.test_y, p.test_proba),
+        "brier_calibrated": brier_score(p.test_y, calibrated),
+    }
+
+
+def _operating_points(p: Predictions, positive: int) -> list[dict]:
+    val_y, val_score = (p.val_y == positive).astype(int), p.val_proba[:, positive]
+    test_y, test_score = (p.test_y == positive).astype(int), p.test_proba[:, positive]
+    rows = []
+    for kind, choose in (("specificity", threshold_at_specificity), ("sensitivity", threshold_at_sensitivity)):
+        for target in TARGETS:
+            try:
+                threshold = choose(val_y, val_score, target)
+            except ValueError as error:  # a class missing from the validation slice
+                rows.append({"config": p.config, "fixed": kind, "target": target, "note": str(error)})
+                continue
+            point = operating_point(test_y, test_score, threshold)
+            rows.append({"config": p.config, "fixed": kind, "target": target, **dataclasses.asdict(point)})
+    return rows
+
+
+def final_test(
+    predictions: list[Predictions],
+    classes: tuple[str, ...],
+    groups: np.ndarray | None,
+    reference: str,
+    selected: str,
+    out: Path,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> FinalTest:
+    """Score every refit configuration on test; write the CSV tables and figures into ``out``.
+
+    Args:
+        predictions: One per refit configuration.
+        classes: Class names in label order.
+        groups: Group (source) of every row of the dataset, or ``None``: bootstrap
+            resamples whole groups and the subgroup table is by group.
+        reference: The configuration the others are compared with.
+        selected: The configuration chosen on dev (by cross-validation): its calibration,
+            precision-recall and subgroup figures are drawn.
+        out: Folder for ``test_*.csv`` and figures.
+        n_boot: Bootstrap resamples.
+        seed: Bootstrap seed.
+    """
+    positive = positive_class(classes)
+    by_name = {p.config: p for p in predictions}
+    ref = by_name.get(reference)
+    metrics, comparisons, calibration, points = [], [], [], []
+    for p in predictions:
+        test_groups = groups[p.test_rows] if groups is not None else None
+        metrics += _metrics(p, test_groups, n_boot, seed)
+        if ref is not None and p.config != reference:
+            comparisons += _comparisons(p, ref, test_groups, n_boot, seed)
+        calibration.append(_calibration(p))
+        points += _operating_points(p, positive)
+    chosen = by_name[selected]
+    temperature = next(c["temperature"] for c in calibration if c["config"] == selected)
+    figures = [
+        plot_reliability(chosen.test_y, chosen.test_proba, out / "test_reliability.png",
+                         proba_calibrated=apply_temperature(chosen.test_proba, temperature),
+                         class_names=list(classes)).name,
+        plot_precision_recall(chosen.test_y, chosen.test_proba, out / "test_precision_recall.png",
+                              class_names=list(classes)).name,
+    ]  # fmt: skip
+    ap = pd.concat(
+        [average_precision_table(p.test_y, p.test_proba, list(classes)).assign(config=p.config) for p in predictions]
+    )
+    subgroups = pd.DataFrame()
+    if groups is not None:  # at the threshold of 90 % specificity on validation, as in the operating points
+        try:
+            threshold = threshold_at_specificity(
+                (chosen.val_y == positive).astype(int), chosen.val_proba[:, positive], TARGETS[0]
+            )
+        except ValueError:
+            threshold = 0.5
+        subgroups = subgroup_table(
+            chosen.test_y, chosen.test_proba, groups[chosen.test_rows], positive, threshold
+        ).assign(config=selected, threshold=threshold)
+    result = FinalTest(
+        metrics=pd.DataFrame(metrics),
+        comparisons=pd.DataFrame(comparisons),
+        calibration=pd.DataFrame(calibration),
+        operating_points=pd.DataFrame(points),
+        average_precision=ap,
+        subgroups=subgroups,
+        figures=figures,
+        positive=classes[positive],
+        selected=selected,
+    )
+    for name in ("metrics", "comparisons", "calibration", "operating_points", "average_precision", "subgroups"):
+        getattr(result, name).to_csv(out / f"test_{name}.csv", index=False)
+    return result

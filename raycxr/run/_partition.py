@@ -1,0 +1,207 @@
+"""An experiment's data: one dev/test partition (``splits.csv``), audited for leakage, and its splits.
+
+Every command of an experiment reads the same partition. The search creates it once
+(:func:`create_partition`): the images are indexed, decoded, hashed (file content and a
+perceptual hash of the decoded image), optionally de-duplicated, partitioned into ``dev``
+and ``test`` and written to ``EXPERIMENT/splits.csv`` with the duplicate pairs in
+``EXPERIMENT/leakage.csv``. Every later command (a resumed search, the CV) reads it back
+with :func:`load_partition`, which refuses data that no longer match it.
+
+Test rows are only ever scored: the search trains on ``dev`` and early-stops and selects
+on a validation slice of ``dev`` (:func:`dev_split`); CV folds live inside ``dev``
+(:func:`cv_splits`); the refit of each configuration trains on the same dev split and is
+scored once on ``test`` (:func:`refit_split`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from raycxr.data import (
+    DatasetIndex,
+    Manifest,
+    Split,
+    TestSpec,
+    audit,
+    decode_dataset,
+    dedupe_rows,
+    find_duplicates,
+    fold_files_in,
+    hash_index,
+    index_dataset,
+    make_manifest,
+    perceptual_hashes,
+    predefined_splits,
+    read_fold_files,
+    read_manifest,
+    relative_files,
+    stratified_folds,
+    train_val_split,
+    verify_manifest,
+)
+from raycxr.train import TrainConfig
+
+SPLITS_FILE = "splits.csv"
+LEAKAGE_FILE = "leakage.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Partition:
+    """The decoded images of an experiment and its dev/test rows.
+
+    Attributes:
+        images: ``(N, S, S)`` uint8 images, row-aligned with ``index``.
+        index: The dataset index (rows the manifest does not list are left out).
+        dev: Rows that train, validate and select.
+        test: Rows scored once at the end (empty: no untouched test set).
+        manifest: The partition as written in ``splits.csv``.
+        leakage_summary: What the leakage audit found, one paragraph.
+    """
+
+    images: np.ndarray
+    index: DatasetIndex
+    dev: np.ndarray
+    test: np.ndarray
+    manifest: Manifest
+    leakage_summary: str
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index.labels
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.index.classes
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        return self.index.groups
+
+
+def _decode(index: DatasetIndex, cfg: TrainConfig) -> tuple[DatasetIndex, np.ndarray]:
+    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad)
+    return decoded.index, decoded.images
+
+
+def _audit(index: DatasetIndex, images: np.ndarray, manifest: Manifest, root: Path, out: Path) -> str:
+    """Duplicate pairs within and across dev/test, written to ``out/leakage.csv``; the summary."""
+    hashes = manifest.table.set_index("file").loc[relative_files(index, root), "sha256"].tolist()
+    pairs = find_duplicates(hashes, perceptual_hashes(images))
+    roles = manifest.table.set_index("file").loc[relative_files(index, root), "role"].to_numpy()
+    result = audit(pairs, roles)
+    result.write_csv(out / LEAKAGE_FILE, index, root)
+    return result.summary()
+
+
+def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: bool = False) -> Partition:
+    """Index, decode, (de-duplicate), partition and audit the data of a new experiment.
+
+    Writes ``directory/splits.csv`` and ``directory/leakage.csv``.
+
+    Raises:
+        ValueError: Bad data or test specification (an unknown source, a class missing
+            from test or dev …), before any training.
+    """
+    if cfg.data is None:
+        raise ValueError("No dataset given (--data PATH).")
+    index, images = _decode(index_dataset(cfg.data), cfg)
+    removed = 0
+    if dedupe:
+        pairs = find_duplicates(hash_index(index), perceptual_hashes(images))
+        keep = dedupe_rows(len(index), pairs)
+        removed = len(index) - len(keep)
+        index, images = index.subset(keep), images[keep]
+    manifest = make_manifest(index, cfg.data, spec)
+    manifest.write(directory / SPLITS_FILE, overwrite=True)
+    summary = _audit(index, images, manifest, Path(cfg.data), directory)
+    if dedupe:
+        summary = f"--dedupe removed {removed} duplicate image(s) before the partition. " + summary
+    dev, test = manifest.rows(index, cfg.data)
+    return Partition(images, index, dev, test, manifest, summary)
+
+
+def load_partition(cfg: TrainConfig, directory: Path) -> Partition:
+    """The experiment's partition, checked against the data on disk.
+
+    Raises:
+        ValueError: No ``splits.csv``, or data that differ from it (files missing or
+            changed: named).
+    """
+    path = directory / SPLITS_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"{directory}: no {SPLITS_FILE} (the experiment's dev/test partition); it was made by an older "
+            "raycxr: run the search again."
+        )
+    if cfg.data is None:
+        raise ValueError("No dataset given (--data PATH).")
+    manifest = read_manifest(path)
+    index = index_dataset(cfg.data)
+    verify_manifest(manifest, index, cfg.data)
+    listed = set(manifest.table["file"])
+    index = index.subset(np.array([f in listed for f in relative_files(index, cfg.data)], dtype=bool))
+    index, images = _decode(index, cfg)
+    dev, test = manifest.rows(index, cfg.data)
+    leakage = directory / LEAKAGE_FILE
+    summary = _leakage_summary(leakage)
+    return Partition(images, index, dev, test, manifest, summary)
+
+
+def _leakage_summary(path: Path) -> str:
+    if not path.is_file():
+        return "No leakage audit was recorded."
+    pairs = pd.read_csv(path)
+    if not len(pairs):
+        return "The leakage audit found no exact or near-duplicate images."
+    across = pairs[pairs["role_a"] != pairs["role_b"]]
+    return (
+        f"The leakage audit found {len(pairs)} duplicate pair(s) ({(pairs['kind'] == 'exact').sum()} exact, "
+        f"{(pairs['kind'] == 'near').sum()} near), {len(across)} of them across dev and test; see {LEAKAGE_FILE}."
+    )
+
+
+def _groups(partition: Partition, cfg: TrainConfig) -> np.ndarray | None:
+    if cfg.split != "group":
+        return None
+    if partition.groups is None:
+        raise ValueError("split 'group' needs groups: a CSV 'group' column or Kaggle metadata sheets (URL column).")
+    return partition.groups
+
+
+def dev_split(partition: Partition, cfg: TrainConfig) -> Split:
+    """The search's split: train on dev, validate (early stopping, selection) on a slice of dev; no test."""
+    train, val = train_val_split(partition.dev, partition.labels, _groups(partition, cfg), cfg.val_fraction, cfg.seed)
+    return Split(train=train, val=val, test=partition.test[:0])
+
+
+def refit_split(partition: Partition, cfg: TrainConfig) -> Split:
+    """A configuration refit on dev (the search's train/validation split), scored on test."""
+    split = dev_split(partition, cfg)
+    return dataclasses.replace(split, test=partition.test)
+
+
+def cv_splits(partition: Partition, cfg: TrainConfig) -> list[Split]:
+    """K folds inside dev, with the experiment's split kind and seed (or predefined fold files).
+
+    Raises:
+        ValueError: A fold file names a test image (named), or bad folds.
+    """
+    if cfg.split != "predefined":
+        return stratified_folds(
+            partition.labels, cfg.folds, cfg.val_fraction, cfg.seed, _groups(partition, cfg), rows=partition.dev
+        )
+    predefined = read_fold_files(partition.index, fold_files_in(cfg.folds_dir))
+    test = set(partition.test.tolist())
+    for k, rows in enumerate(predefined.test_sets):
+        planted = [partition.index.paths[r].name for r in rows if r in test]
+        if planted:
+            shown = ", ".join(planted[:5]) + (" …" if len(planted) > 5 else "")
+            raise ValueError(
+                f"fold file {k + 1} names {len(planted)} image(s) of the experiment's untouched test set "
+                f"({SPLITS_FILE}): {shown}. Fold files must only name dev images."
+            )
+    return predefined_splits(partition.index, predefined, cfg.val_fraction, cfg.seed)
