@@ -132,7 +132,7 @@ def execute(
             param_space={"config": tune.grid_search(list(data.configs)), "fold": tune.grid_search(list(range(folds)))},
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=concurrency,
-                trial_dirname_creator=lambda t: f"{t.config['config']}_{_run_name(t.config['fold'], data)}_{t.trial_id}",
+                trial_dirname_creator=lambda t: f"{t.config['config']}_{_run_name(t, data)}_{t.trial_id}",
                 **tune_config_options(scaling),
             ),
             run_config=tune.RunConfig(
@@ -158,5 +158,6 @@ def execute(
     return sorted(runs, key=lambda r: (list(data.configs).index(r.config), r.fold))
 
 
-def _run_name(fold: int, data: CVData) -> str:
+def _run_name(trial: Any, data: CVData) -> str:
+    fold = int(trial.config["fold"])
     return "refit" if data.refit and fold == len(data.splits) - 1 else f"fold{fold}"
