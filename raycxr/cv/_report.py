@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ def plot_search(study_file: Path, name: str, out: Path) -> tuple[list[str], str]
     if not study_file.is_file():
         return [], "the search's Optuna study (optuna.db) was not found"
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{study_file}")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # its matplotlib plots
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     files = []
     ax = optuna.visualization.matplotlib.plot_optimization_history(study)

@@ -43,9 +43,19 @@ def experiment(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return root / "exp"
 
 
-def _fold_files(dataset: Path, out: Path, k: int = 3) -> list[set[str]]:
-    """k fold CSVs ('FILE NAME', the paper's format) partitioning the dataset at random."""
-    stems = sorted(index_dataset(dataset).stems)
+def _dev_stems(experiment: Path) -> list[str]:
+    splits = pd.read_csv(experiment / "splits.csv")
+    return sorted(Path(f).stem for f in splits.loc[splits["role"] == "dev", "file"])
+
+
+def _test_stems(experiment: Path) -> set[str]:
+    splits = pd.read_csv(experiment / "splits.csv")
+    return {Path(f).stem for f in splits.loc[splits["role"] == "test", "file"]}
+
+
+def _fold_files(experiment: Path, out: Path, k: int = 3) -> list[set[str]]:
+    """k fold CSVs ('FILE NAME', the paper's format) partitioning the experiment's dev images at random."""
+    stems = _dev_stems(experiment)
     order = np.random.default_rng(5).permutation(len(stems))
     out.mkdir()
     folds = []
@@ -66,7 +76,7 @@ def _finished_runs(cv_dir: Path) -> dict[str, list[str]]:
 
 
 def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path, tmp_path: Path) -> None:
-    fold_sets = _fold_files(tiny_dataset, tmp_path / "folds")
+    fold_sets = _fold_files(experiment, tmp_path / "folds")
     args = ["--top-k", "1", "--baselines", "paper", "--folds-csv", str(tmp_path / "folds"), "--max-concurrent", "1"]
     log = (tmp_path / "cv.log").open("w")
     process = subprocess.Popen(
@@ -84,21 +94,26 @@ def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path
     before = _finished_runs(cv_dir)
     assert 2 <= len(before) < 6
 
-    result = run_cv(CVSettings(experiment=experiment, top_k=1, baselines="paper", folds_csv=tmp_path / "folds"))
+    result = run_cv(
+        CVSettings(experiment=experiment, top_k=1, baselines="paper", folds_csv=tmp_path / "folds", bootstrap=200)
+    )
     after = _finished_runs(cv_dir)
     assert len(after) == 6
+    assert len(result.runs) == 8  # 2 configurations × (3 folds + the refit on dev, scored on test)
     for name, lines in before.items():  # nothing re-ran
         # A run that ended right at Ctrl-C, before Tune recorded it, only says its result again.
         assert after[name][: len(lines)] == lines
         again = [json.loads(line) for line in after[name][len(lines) :]]
         assert all(r["test_f1_macro"] == json.loads(lines[-1])["test_f1_macro"] for r in again), name
 
-    # Each fold tests exactly the images its CSV names; folds are disjoint and cover the data.
+    # Each fold tests exactly the images its CSV names; folds are disjoint and cover dev; the refit tests test.
     stems = np.array(index_dataset(tiny_dataset).stems)
     for run in result.runs:
         assert not run.error
-        assert set(stems[run.evaluation["test_rows"]]) == fold_sets[run.fold]
-    assert set().union(*fold_sets) == set(stems) and sum(map(len, fold_sets)) == len(stems)
+        tested = set(stems[run.evaluation["test_rows"]])
+        assert tested == (_test_stems(experiment) if run.refit else fold_sets[run.fold])
+    dev = _dev_stems(experiment)
+    assert set().union(*fold_sets) == set(dev) and sum(map(len, fold_sets)) == len(dev)
 
     # The CSVs, the report and the t-test agree with each other.
     folds = pd.read_csv(cv_dir / "folds.csv")
@@ -112,7 +127,7 @@ def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path
         assert row.folds == counts[(row.config, row.metric)] == (3 if row.metric == "f1_macro" else row.folds)
     f1 = test[test["metric"] == "f1_macro"].pivot(index="fold", columns="config", values="value")
     top = result.runs[0].config
-    sizes = [r.metrics["sizes"] for r in result.runs]
+    sizes = [r.metrics["sizes"] for r in result.runs if not r.refit]
     ratio = np.mean([s["test"] for s in sizes]) / np.mean([s["train"] for s in sizes])
     d = (f1[top] - f1["paper"]).to_numpy()
     t = d.mean() / math.sqrt((1 / 3 + ratio) * d.var(ddof=1)) if d.var(ddof=1) > 0 else None
@@ -122,10 +137,22 @@ def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path
         assert comparison["t"] == pytest.approx(t) and comparison["p"] == pytest.approx(2 * stats.t.sf(abs(t), 2))
     report = (cv_dir / "report.md").read_text()
     assert f"**{result.best}**" in report and "corrected resampled t-test" in report
+    # The final test comes first, with CIs and calibration; CV below it, marked optimistic.
+    assert report.index("## Test set: final estimate") < report.index("## Leakage audit") < report.index(
+        "## Cross-validation inside dev"
+    )
+    metrics = pd.read_csv(cv_dir / "test_metrics.csv")
+    assert set(metrics["config"]) == {top, "paper"}
+    f1_row = metrics.query("config == 'paper' and metric == 'f1_macro'").iloc[0]
+    assert f1_row["ci_low"] <= f1_row["ci_high"]
+    assert f"{f1_row['value']:.3f} [{f1_row['ci_low']:.3f}, {f1_row['ci_high']:.3f}]" in report
+    calibration = pd.read_csv(cv_dir / "test_calibration.csv").set_index("config")
+    assert (calibration["temperature"] > 0).all() and "ECE after" in report and "## Model card" in report
     paper_f1 = summary.query("config == 'paper' and set == 'test' and metric == 'f1_macro'").iloc[0]
     assert f"{paper_f1['mean']:.4f} ± {paper_f1['std']:.4f}" in report
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
-    for name in ("confusion_paper.png", "roc_paper.png", "learning_paper.png", "tsne.png", "search_history.png"):
+    for name in ("confusion_paper.png", "roc_paper.png", "learning_paper.png", "tsne.png", "search_history.png",
+                 "test_reliability.png", "test_precision_recall.png"):  # fmt: skip
         assert name in figures
     for name in figures:
         assert (cv_dir / name).stat().st_size > 5000, name  # a real PNG, not an empty file
@@ -146,8 +173,19 @@ def test_bad_cv_input(experiment: Path, args: dict, message: str) -> None:
     assert message in str(error.value)
 
 
-def test_overlapping_fold_files_and_empty_experiments(experiment: Path, tiny_dataset: Path, tmp_path: Path) -> None:
-    _fold_files(tiny_dataset, tmp_path / "folds")
+def test_fold_files_naming_a_test_image_are_refused(experiment: Path, tmp_path: Path) -> None:
+    _fold_files(experiment, tmp_path / "folds")
+    planted = sorted(_test_stems(experiment))[0]
+    first = pd.read_csv(tmp_path / "folds" / "fold1.csv")
+    pd.concat([first, pd.DataFrame({"FILE NAME": [planted], "label": [0]})]).to_csv(
+        tmp_path / "folds" / "fold1.csv", index=False
+    )
+    with pytest.raises(ValueError, match=f"fold file 1 names 1 image.*untouched test set.*{planted}"):
+        run_cv(CVSettings(experiment=experiment, folds_csv=tmp_path / "folds", top_k=1))
+
+
+def test_overlapping_fold_files_and_empty_experiments(experiment: Path, tmp_path: Path) -> None:
+    _fold_files(experiment, tmp_path / "folds")
     first = pd.read_csv(tmp_path / "folds" / "fold1.csv")
     pd.concat([pd.read_csv(tmp_path / "folds" / "fold2.csv"), first.head(1)]).to_csv(
         tmp_path / "folds" / "fold2.csv", index=False
@@ -163,22 +201,36 @@ def test_overlapping_fold_files_and_empty_experiments(experiment: Path, tiny_dat
         run_cv(CVSettings(experiment=tmp_path, top_k=1))
 
 
-def test_holdout_images_never_train_and_are_reported(experiment: Path, tmp_path: Path) -> None:
-    """A search run with a holdout fraction: the CV keeps those images out of every fold."""
-    held = tmp_path / "held"
-    held.mkdir()
-    record = json.loads((experiment / "raycxr.json").read_text())
-    record["settings"]["set"] = [*record["settings"]["set"], "holdout_fraction=0.25"]
-    (held / "raycxr.json").write_text(json.dumps(record))
-    (held / "trials.csv").write_text((experiment / "trials.csv").read_text())
-    result = run_cv(CVSettings(experiment=held, top_k=0, baselines="paper", folds=2))
-    assert len(result.runs) == 2 and not any(r.error for r in result.runs)
-    holdout = set(result.runs[0].evaluation["holdout_rows"].tolist())
-    assert abs(len(holdout) - 30) <= 2  # a quarter of the 120 images
-    for run in result.runs:
-        assert set(run.evaluation["holdout_rows"].tolist()) == holdout
-        assert not holdout & set(run.evaluation["test_rows"].tolist())
-    folds = pd.read_csv(held / "cv" / "folds.csv")
-    assert set(folds["set"]) == {"test", "holdout"}
-    report = (held / "cv" / "report.md").read_text()
-    assert "## Holdout metrics" in report and "the honest number" in report
+def test_no_test_image_ever_trains_validates_or_selects(small_dataset: Path, tmp_path: Path) -> None:
+    """A group-split search with a test fraction, then CV: read from the outputs alone.
+
+    ``splits.csv`` says which files are test; ``search_rows.csv`` which files every trial
+    trained and was selected on; ``cv/rows.csv`` which files each fold's and the refit's runs
+    recorded as their training and validation rows. No test file may appear in any of them,
+    and no group (patient) may straddle dev and test.
+    """
+    table = pd.DataFrame({"path": [str(p) for p in index_dataset(small_dataset).paths]})
+    table["label"] = [Path(p).parent.parent.name for p in table["path"]]
+    table["group"] = [f"{label}-p{i // 3}" for i, label in enumerate(table["label"])]  # 3 images per patient
+    table.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "space.yaml").write_text(SPACE)
+    run_search(TuneSettings(
+        space=str(tmp_path / "space.yaml"), data=tmp_path / "data.csv", storage=str(tmp_path), name="grouped",
+        num_samples=2, test_fraction=0.2, set=[*FAST, "epochs=1", "split=group"],
+    ))  # fmt: skip
+    experiment = tmp_path / "grouped"
+    run_cv(CVSettings(experiment=experiment, top_k=1, baselines="none", folds=2, bootstrap=100))
+
+    splits = pd.read_csv(experiment / "splits.csv")
+    test = set(splits.loc[splits["role"] == "test", "file"])
+    assert abs(len(test) / len(splits) - 0.2) < 0.05
+    groups = splits.groupby("group")["role"].nunique()
+    assert (groups == 1).all(), "a group straddles dev and test"
+    searched = pd.read_csv(experiment / "search_rows.csv")
+    assert set(searched["part"]) == {"train", "val"} and not test & set(searched["file"])
+    rows = pd.read_csv(experiment / "cv" / "rows.csv")
+    assert set(rows["fold"].astype(str)) == {"0", "1", "refit"}
+    learned = rows[rows["part"].isin(["train", "val"])]
+    assert not test & set(learned["file"]), "a test image was trained or validated on"
+    assert set(rows.loc[(rows["fold"].astype(str) == "refit") & (rows["part"] == "test"), "file"]) == test
+    assert not test & set(rows.loc[rows["fold"].astype(str) != "refit", "file"])  # CV lives inside dev
