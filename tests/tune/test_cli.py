@@ -52,6 +52,15 @@ def test_bad_options(capsys, tiny_dataset: Path, tmp_path: Path) -> None:
         capsys, ["--trainer", "function", "--workers-per-trial", "2", *storage]
     )
     assert "--cpus-per-worker 0 needs --gpus-per-worker > 0" in _error(capsys, ["--cpus-per-worker", "0", *storage])
+    assert "--test-fraction: Test fraction must be 0 (no test set) or lie in (0, 0.5], got 0.7" in _error(
+        capsys, ["--test-fraction", "0.7", *storage]
+    )
+    assert "--set holdout_fraction: a search keeps its untouched test set with --test-fraction" in _error(
+        capsys, ["--set", "holdout_fraction=0.2", *storage]
+    )
+    data = ["--data", str(tiny_dataset)]
+    unknown = _error(capsys, ["--test-source", "nowhere", *data, *storage])
+    assert "nowhere" in unknown and "known" in unknown
 
 
 def test_unknown_trainer(capsys) -> None:
