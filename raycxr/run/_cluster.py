@@ -8,6 +8,7 @@ some node cannot see.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import uuid
 from pathlib import Path
@@ -25,6 +26,8 @@ from raycxr.run._scaling import Scaling
 #: Seconds to wait for the head's GCS port to answer before calling an address dead.
 CONNECT_TIMEOUT_S = 5.0
 LOCAL_ADDRESSES = (None, "", "local")
+#: Ray Train's switch of its preemption watcher (checked on these machines: Ray 2.60).
+PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 #: The cluster-launcher config ``ray up`` writes on the head node (the autoscaler's input).
 BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
 
@@ -67,6 +70,11 @@ def start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     check_address(address)
+    if address in LOCAL_ADDRESSES:
+        # One machine is never preempted. Train's preemption watcher would only log an
+        # error-level line per Train run (constructor arguments in the object store) to a new
+        # user's demo. The local Ray's workers inherit this process's environment.
+        os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
     try:
         context = ray.init(
             address=None if address in LOCAL_ADDRESSES else address, include_dashboard=True, log_to_driver=True

@@ -100,6 +100,9 @@ def test_search_resumes_after_its_driver_is_killed(
     )
     process.kill()
     process.wait(timeout=30)
+    output = (tmp_path / "first.log").read_text()
+    assert "PreemptionWatcher" not in output  # quiet start: no internal Ray error lines for a local run
+    assert ("trained in the trial" in output) == (trainer == "function")
     before = _completed(directory / TRIALS_FILE)
     lines_before = {row.trial_id: _result_lines(directory, row.trial_dir) for row in before.itertuples()}
     time.sleep(5)  # the killed driver's local Ray shuts itself down
