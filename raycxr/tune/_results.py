@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from raycxr.train import TrainConfig
 from raycxr.train._cli import jsonable
 from raycxr.tune._trial import BEST_PREFIX, TrialConfigs
 
@@ -51,9 +53,17 @@ def trial_status(trial: Trial, configs: TrialConfigs, status: str | None = None)
     epoch, best = result.get("epoch"), result.get("best_epoch")
     if status != Trial.TERMINATED or epoch is None or best is None:
         return "running" if status == Trial.RUNNING else "pending"
-    cfg = configs.train_config(trial.config)
-    finished = epoch >= cfg.epochs or epoch - best >= cfg.patience
-    return "completed" if finished else "pruned"
+    return "completed" if finished_training(result, configs.train_config(trial.config)) else "pruned"
+
+
+def finished_training(result: Mapping[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a trial whose last report is ``result`` ended by itself, not stopped by the scheduler.
+
+    It did when it trained every epoch of ``cfg`` or early stopping ended it (``patience``
+    epochs without a better validation result). ``result`` must have ``epoch`` and ``best_epoch``.
+    """
+    epoch, best = result["epoch"], result["best_epoch"]
+    return epoch >= cfg.epochs or epoch - best >= cfg.patience
 
 
 def trial_row(trial: Trial, configs: TrialConfigs, metric: str, status: str | None = None) -> dict[str, Any]:
