@@ -338,7 +338,7 @@ def _new_tuner(
 ) -> tune.Tuner:
     settings = plan.settings
     searcher = _OptunaSearch(
-        plan.space.define,
+        plan.space.define_by_run(plan.base),
         configs=configs,
         metric=plan.metric,
         mode=plan.mode,
