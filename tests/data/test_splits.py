@@ -136,3 +136,78 @@ def test_paper_fold_files_reproduce_the_papers_test_sets(tmp_path: Path) -> None
     for table, test in zip(tables, predefined.test_sets):
         assert sorted(index.stems[i].upper() for i in test) == sorted(table["FILE NAME"].str.upper())
     assert len(predefined.unassigned) == 0
+
+
+@pytest.fixture
+def shared_stems(tmp_path: Path) -> Path:
+    """Kaggle layout in which ``x-1`` and ``x-2`` are images of two classes each, ``c-3`` two COVID images."""
+    pixel = Image.fromarray(np.zeros((4, 4), dtype=np.uint8))
+    files = {
+        "COVID": ["x-1", "x-2", "c-1", "c-2", "c-3"],
+        "Normal": ["x-1", "n-1", "n-2"],
+        "Viral Pneumonia": ["x-2", "v-1", "v-2"],
+    }
+    for name, stems in files.items():
+        (tmp_path / "cxr" / name / "images").mkdir(parents=True)
+        for stem in stems:
+            pixel.save(tmp_path / "cxr" / name / "images" / f"{stem}.png")
+    pixel.save(tmp_path / "cxr" / "COVID" / "images" / "c-3.jpg")  # c-3: two images of one class
+    return tmp_path / "cxr"
+
+
+def _rows(path: Path, header: str, lines: list[str]) -> Path:
+    path.write_text(header + "\n" + "".join(f"{line}\n" for line in lines))
+    return path
+
+
+def _named(index, rows: np.ndarray) -> list[str]:
+    return sorted(f"{index.classes[index.labels[i]]}/{index.stems[i]}" for i in rows)
+
+
+def test_a_name_two_classes_share_is_assigned_by_the_class_column(shared_stems: Path, tmp_path: Path) -> None:
+    index = index_folder(shared_stems)
+    # The paper's numeric labels (0 COVID, 1 Normal, 2 Viral Pneumonia, 3 Lung_Opacity).
+    a = _rows(tmp_path / "fold1.csv", "FILE NAME,label", ["x-1,0", "c-1,0", "x-2,2", "n-1,1"])
+    # A column of class names (any case), and a name the two folds share.
+    b = _rows(tmp_path / "fold2.csv", "FILE NAME,class", ["X-1,normal", "x-2,COVID", "v-1,Viral Pneumonia"])
+    folds = read_fold_files(index, [a, b])
+    assert [_named(index, t) for t in folds.test_sets] == [
+        ["COVID/c-1", "COVID/x-1", "Normal/n-1", "Viral Pneumonia/x-2"],
+        ["COVID/x-2", "Normal/x-1", "Viral Pneumonia/v-1"],
+    ]
+    assert _named(index, folds.unassigned) == [
+        "COVID/c-2",
+        "COVID/c-3",
+        "COVID/c-3",
+        "Normal/n-2",
+        "Viral Pneumonia/v-2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "lines", "message"),
+    [
+        # No class column: which x-1 is meant cannot be told.
+        ("FILE NAME", ["c-1", "x-1"], r"fold1\.csv: file name 'x-1' matches images of 2 classes \(COVID, Normal\); "),
+        # A label column that contradicts the images it names unambiguously is no class column.
+        ("FILE NAME,label", ["c-1,0", "n-1,0", "x-1,1"], r"fold1\.csv: file name 'x-1' matches images of 2 classes"),
+        # The class column names a class none of the images of that name has.
+        (
+            "FILE NAME,label",
+            ["c-1,0", "x-1,2"],
+            r"fold1\.csv: file name 'x-1' with class 'Viral Pneumonia' \(column 'label'\) matches no image: "
+            r"that name is an image of COVID, Normal",
+        ),
+        # Two images of one class share the name: no column can tell them apart.
+        (
+            "FILE NAME,label",
+            ["c-3,0"],
+            r"fold1\.csv: file name 'c-3' matches 2 images of class 'COVID' \(c-3\.jpg, c-3\.png\)",
+        ),
+    ],
+)
+def test_an_ambiguous_name_is_an_error(shared_stems: Path, tmp_path: Path, header: str, lines, message) -> None:
+    index = index_folder(shared_stems)
+    with pytest.raises(ValueError, match=message) as error:
+        read_fold_files(index, [_rows(tmp_path / "fold1.csv", header, lines)])
+    assert "\n" not in str(error.value)
