@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,16 +35,79 @@ def _check_folds(n_folds: int, val_fraction: float) -> None:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}.")
 
 
+def _groups(n: int) -> str:
+    return f"{n} group" + ("" if n == 1 else "s")
+
+
+def _class_name(label: int, classes: Sequence[str] | None) -> str:
+    return repr(classes[label]) if classes is not None else f"label {label}"
+
+
+def _check_training_classes(
+    train: np.ndarray,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    classes: Sequence[str] | None,
+    part: str,
+    elsewhere: str,
+) -> None:
+    """Raise if the training rows ``train`` lack a class of ``rows``: no model can learn a class it never sees."""
+    for label in np.setdiff1d(labels[rows], labels[train]):
+        n = len(np.unique(groups[rows][labels[rows] == label]))
+        held = "its 1 group is" if n == 1 else f"all {n} of its groups are"
+        raise ValueError(
+            f"split 'group': {part} has no image of class {_class_name(label, classes)} ({held} in {elsewhere}); "
+            "give that class more groups or use split 'stratified'."
+        )
+
+
+def _warn_missing_classes(
+    parts: list[tuple[str, np.ndarray]], present: np.ndarray, labels: np.ndarray, classes: Sequence[str] | None
+) -> None:
+    """Warn (once) about test or validation parts without some class of ``present``.
+
+    A group split may leave such a gap when a class has fewer groups than parts; the
+    fold still trains on every class, but its per-class metrics (recall, AUC) for a
+    missing class are undefined, and macro averages are over fewer classes.
+    """
+    gaps = []
+    for name, rows in parts:
+        missing = np.setdiff1d(present, labels[rows])
+        if len(missing):
+            gaps.append(f"{name}: {', '.join(_class_name(label, classes) for label in missing)}")
+    if gaps:
+        warnings.warn(
+            "split 'group': some test or validation sets have no image of a class (its per-class metrics "
+            "are undefined there): " + "; ".join(gaps),
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _split_val(
-    rest: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, val_fraction: float, seed: int
+    rest: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    val_fraction: float,
+    seed: int,
+    fold: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``rest`` into (train, val), stratified, and group-aware when groups are given."""
+    """Split ``rest`` (fold ``fold``'s non-test rows) into (train, val), stratified, group-aware with groups."""
     if groups is None:
         train, val = train_test_split(
             rest, test_size=val_fraction, stratify=labels[rest], random_state=seed, shuffle=True
         )
         return np.sort(train), np.sort(val)
     n_splits = max(2, round(1.0 / val_fraction))
+    n_groups = len(np.unique(groups[rest]))
+    if n_groups < n_splits:
+        raise_fraction = f"val_fraction {1 / n_groups:.3g} or more, " if n_groups >= 2 else ""
+        raise ValueError(
+            f"split 'group': fold {fold} has {_groups(n_groups)} outside its test set, but val_fraction "
+            f"{val_fraction} takes one of {n_splits} parts of them and needs at least {n_splits}; "
+            f"use {raise_fraction}fewer folds or split 'stratified'."
+        )
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     train_pos, val_pos = next(splitter.split(rest, labels[rest], groups[rest]))
     return np.sort(rest[train_pos]), np.sort(rest[val_pos])
@@ -56,8 +120,12 @@ def stratified_folds(
     seed: int = 0,
     groups: np.ndarray | None = None,
     rows: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
 ) -> list[Split]:
     """The paper's protocol: fold k is the test set; 10 % of the rest (stratified) validates.
+
+    With groups, a fold's training set must have every class; a test or validation set
+    without some class (a class with fewer groups than folds) is allowed with a warning.
 
     Args:
         labels: Label of every row of the index.
@@ -67,29 +135,75 @@ def stratified_folds(
         groups: When given, folds and validation sets never split a group
             (``StratifiedGroupKFold``).
         rows: Restrict folding to these rows (e.g. everything outside a holdout set).
+        classes: Class names by label, for messages.
+
+    Raises:
+        ValueError: Bad ``n_folds`` or ``val_fraction``; with groups, fewer groups than the
+            folds or a fold's validation split need, or a fold whose training set lacks a class.
+
+    Warns:
+        UserWarning: With groups, a fold's test or validation set lacks a class.
     """
     _check_folds(n_folds, val_fraction)
     rows = np.arange(len(labels)) if rows is None else np.sort(np.asarray(rows))
+    where = "the data" if len(rows) == len(labels) else "the data outside the holdout set"
     if groups is None:
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         parts = splitter.split(rows, labels[rows])
     else:
+        n_groups = len(np.unique(groups[rows]))
+        if n_groups < n_folds:
+            fewer = f"at most {n_groups} folds or " if n_groups >= 2 else ""
+            raise ValueError(
+                f"split 'group': {where} has {_groups(n_groups)}, but {n_folds} folds need at least {n_folds}; "
+                f"use {fewer}split 'stratified'."
+            )
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         parts = splitter.split(rows, labels[rows], groups[rows])
     splits = []
     for k, (rest_pos, test_pos) in enumerate(parts):
-        train, val = _split_val(rows[rest_pos], labels, groups, val_fraction, seed + k)
+        train, val = _split_val(rows[rest_pos], labels, groups, val_fraction, seed + k, fold=k)
         splits.append(Split(train=train, val=val, test=np.sort(rows[test_pos])))
+    if groups is not None:
+        for k, split in enumerate(splits):
+            part = f"the training set of fold {k}"
+            _check_training_classes(
+                split.train, rows, labels, groups, classes, part, "the fold's test or validation set"
+            )
+        tested = [
+            (f"fold {k} {name}", part_rows)
+            for k, split in enumerate(splits)
+            for name, part_rows in (("test", split.test), ("validation", split.val))
+        ]
+        _warn_missing_classes(tested, np.unique(labels[rows]), labels, classes)
     return splits
 
 
 def holdout_split(
-    labels: np.ndarray, fraction: float, seed: int = 0, groups: np.ndarray | None = None
+    labels: np.ndarray,
+    fraction: float,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Set aside a stratified (group-aware when groups are given) held-out test set.
 
+    Args:
+        labels: Label of every row of the index.
+        fraction: Fraction of the rows held out (``0``: none).
+        seed: Shuffling seed.
+        groups: When given, no group is split between holdout and development rows.
+        classes: Class names by label, for messages.
+
     Returns:
         ``(development_rows, holdout_rows)``; with ``fraction == 0`` the holdout is empty.
+
+    Raises:
+        ValueError: A fraction outside [0, 1); with groups, fewer groups than the fraction
+            needs, or development rows that lack a class.
+
+    Warns:
+        UserWarning: With groups, the holdout lacks a class.
     """
     rows = np.arange(len(labels))
     if fraction == 0.0:
@@ -101,8 +215,18 @@ def holdout_split(
         dev, hold = next(splitter.split(rows, labels))
     else:
         n_splits = max(2, round(1.0 / fraction))
+        n_groups = len(np.unique(groups))
+        if n_groups < n_splits:
+            larger = f"holdout_fraction {1 / n_groups:.3g} or more, 0" if n_groups >= 2 else "holdout_fraction 0"
+            raise ValueError(
+                f"split 'group': the data has {_groups(n_groups)}, but holdout_fraction {fraction} takes one of "
+                f"{n_splits} parts of them and needs at least {n_splits}; use {larger} (no holdout) "
+                "or split 'stratified'."
+            )
         splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         dev, hold = next(splitter.split(rows, labels, groups))
+        _check_training_classes(dev, rows, labels, groups, classes, "the development set", "the holdout set")
+        _warn_missing_classes([("holdout", hold)], np.unique(labels), labels, classes)
     return np.sort(dev), np.sort(hold)
 
 

@@ -51,7 +51,9 @@ def test_same_seed_same_splits() -> None:
 
 def test_group_aware_splits_never_split_a_group() -> None:
     groups = np.arange(len(LABELS)) // 4  # blocks of 4 images share a source
-    for split in stratified_folds(LABELS, 5, seed=0, groups=groups):
+    with pytest.warns(UserWarning, match=r"fold 1 validation: label 3;"):  # class 3 has 6 groups for 5·10 parts
+        splits = stratified_folds(LABELS, 5, seed=0, groups=groups)
+    for split in splits:
         g = [set(groups[r]) for r in (split.train, split.val, split.test)]
         assert not (g[0] & g[1]) and not (g[0] & g[2]) and not (g[1] & g[2])
 
@@ -211,3 +213,75 @@ def test_an_ambiguous_name_is_an_error(shared_stems: Path, tmp_path: Path, heade
     with pytest.raises(ValueError, match=message) as error:
         read_fold_files(index, [_rows(tmp_path / "fold1.csv", header, lines)])
     assert "\n" not in str(error.value)
+
+
+CLASSES = ("COVID", "Normal", "Viral Pneumonia", "Lung_Opacity")
+
+
+def _groups(n_groups: int) -> np.ndarray:
+    return np.arange(len(LABELS)) % n_groups
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: stratified_folds(LABELS, 5, groups=_groups(3)),
+            r"^split 'group': the data has 3 groups, but 5 folds need at least 5; "
+            r"use at most 3 folds or split 'stratified'\.$",
+        ),
+        (
+            lambda: stratified_folds(LABELS, 5, groups=_groups(1)),
+            r"^split 'group': the data has 1 group, but 5 folds need at least 5; use split 'stratified'\.$",
+        ),
+        (
+            lambda: stratified_folds(LABELS, 4, rows=np.arange(200), groups=_groups(3)),
+            r"^split 'group': the data outside the holdout set has 3 groups, but 4 folds need at least 4; ",
+        ),
+        (
+            # 6 groups fill 3 folds, but each fold's other 4 groups cannot give a tenth for validation.
+            lambda: stratified_folds(LABELS, 3, val_fraction=0.1, groups=_groups(6)),
+            r"^split 'group': fold 0 has 4 groups outside its test set, but val_fraction 0\.1 takes one of 10 parts "
+            r"of them and needs at least 10; use val_fraction 0\.25 or more, fewer folds or split 'stratified'\.$",
+        ),
+        (
+            lambda: holdout_split(LABELS, 0.1, groups=_groups(4)),
+            r"^split 'group': the data has 4 groups, but holdout_fraction 0\.1 takes one of 10 parts of them and "
+            r"needs at least 10; use holdout_fraction 0\.25 or more, 0 \(no holdout\) or split 'stratified'\.$",
+        ),
+    ],
+)
+def test_too_few_groups_is_a_one_line_error_before_splitting(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_group_split_without_a_class_is_an_error_in_training_and_a_warning_in_testing() -> None:
+    """A class with fewer groups than parts cannot be in every part: training must have it, testing may not."""
+    groups = np.arange(len(LABELS)) // 4  # blocks of 4 images share a source …
+    groups[LABELS == 3] = 1000  # … but every Lung_Opacity image comes from one source
+    with pytest.raises(
+        ValueError,
+        match=r"^split 'group': the training set of fold \d has no image of class 'Lung_Opacity' \(its 1 group is in "
+        r"the fold's test or validation set\); give that class more groups or use split 'stratified'\.$",
+    ):
+        stratified_folds(LABELS, 5, seed=0, groups=groups, classes=CLASSES)
+    with pytest.raises(
+        ValueError, match=r"^split 'group': the development set has no image of class 'Lung_Opacity' \(its 1 group"
+    ):
+        holdout_split(LABELS, 0.5, seed=0, groups=groups, classes=CLASSES)
+
+    groups[LABELS == 3] = 1000 + np.arange(22) % 3  # three sources for five folds
+    with pytest.warns(UserWarning) as caught:
+        splits = stratified_folds(LABELS, 5, seed=0, groups=groups, classes=CLASSES)
+    assert [str(w.message) for w in caught] == [
+        "split 'group': some test or validation sets have no image of a class (its per-class metrics are undefined "
+        "there): fold 3 test: 'Lung_Opacity'; fold 4 test: 'Lung_Opacity'"
+    ]
+    assert [k for k, s in enumerate(splits) if 3 not in LABELS[s.test]] == [3, 4]
+    assert all(set(LABELS[s.train]) == {0, 1, 2, 3} for s in splits)
+
+    two_per_class = LABELS * 2 + np.arange(len(LABELS)) % 2
+    with pytest.warns(UserWarning, match=r"^split 'group': .*: holdout: 'COVID', 'Normal', 'Lung_Opacity'$"):
+        _, holdout = holdout_split(LABELS, 0.2, seed=0, groups=two_per_class, classes=CLASSES)
+    assert set(LABELS[holdout]) == {2}
