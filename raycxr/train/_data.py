@@ -54,7 +54,9 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
     """``(splits, holdout_rows, unassigned_rows)`` for ``cfg``'s split settings.
 
     Raises:
-        ValueError: ``split='group'`` on a dataset without groups, or bad fold files.
+        ValueError: ``split='group'`` on a dataset without groups, with too few groups for the
+            folds, validation or holdout fractions, or leaving a class out of a training set;
+            or bad fold files.
     """
     if cfg.split == "predefined":
         predefined = read_fold_files(index, fold_files_in(cfg.folds_dir))
@@ -67,8 +69,10 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
                 "split 'group' needs groups: a CSV 'group' column or Kaggle metadata sheets with a URL column."
             )
         groups = index.groups
-    dev, holdout = holdout_split(index.labels, cfg.holdout_fraction, cfg.seed, groups)
-    splits = stratified_folds(index.labels, cfg.folds, cfg.val_fraction, cfg.seed, groups, rows=dev)
+    dev, holdout = holdout_split(index.labels, cfg.holdout_fraction, cfg.seed, groups, classes=index.classes)
+    splits = stratified_folds(
+        index.labels, cfg.folds, cfg.val_fraction, cfg.seed, groups, rows=dev, classes=index.classes
+    )
     return splits, holdout, np.zeros(0, dtype=np.int64)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from raycxr.train import TrainConfig
 from raycxr.train._cli import jsonable
 from raycxr.tune._trial import BEST_PREFIX, TrialConfigs
 
@@ -33,27 +35,44 @@ def error_reason(text: str) -> str:
     return f"{name}: {message.strip()}"
 
 
-def trial_status(trial: Trial, configs: TrialConfigs) -> str:
+def trial_status(trial: Trial, configs: TrialConfigs, status: str | None = None) -> str:
     """``completed``, ``pruned`` (stopped by the scheduler), ``errored``, ``running`` or ``pending``.
 
     A trial that never reported (stopped before its first epoch by an interrupted search)
     is ``pending``: a resumed search runs it.
+
+    Args:
+        trial: The trial.
+        configs: Maps its parameters to its training configuration (epochs, patience).
+        status: Tune's status to judge the trial by, instead of ``trial.status``.
     """
-    if trial.status == Trial.ERROR:
+    status = status or trial.status
+    if status == Trial.ERROR:
         return "errored"
     result = trial.last_result or {}
     epoch, best = result.get("epoch"), result.get("best_epoch")
-    if trial.status != Trial.TERMINATED or epoch is None or best is None:
-        return "running" if trial.status == Trial.RUNNING else "pending"
-    cfg = configs.train_config(trial.config)
-    finished = epoch >= cfg.epochs or epoch - best >= cfg.patience
-    return "completed" if finished else "pruned"
+    if status != Trial.TERMINATED or epoch is None or best is None:
+        return "running" if status == Trial.RUNNING else "pending"
+    return "completed" if finished_training(result, configs.train_config(trial.config)) else "pruned"
 
 
-def trial_row(trial: Trial, configs: TrialConfigs, metric: str) -> dict[str, Any]:
-    """One line of ``trials.csv``: id, status, parameters, the objective, metrics, error."""
+def finished_training(result: Mapping[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a trial whose last report is ``result`` ended by itself, not stopped by the scheduler.
+
+    It did when it trained every epoch of ``cfg`` or early stopping ended it (``patience``
+    epochs without a better validation result). ``result`` must have ``epoch`` and ``best_epoch``.
+    """
+    epoch, best = result["epoch"], result["best_epoch"]
+    return epoch >= cfg.epochs or epoch - best >= cfg.patience
+
+
+def trial_row(trial: Trial, configs: TrialConfigs, metric: str, status: str | None = None) -> dict[str, Any]:
+    """One line of ``trials.csv``: id, status, parameters, the objective, metrics, error.
+
+    ``status`` overrides Tune's status of the trial (see :func:`trial_status`).
+    """
     result = trial.last_result or {}
-    row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial_status(trial, configs)}
+    row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial_status(trial, configs, status)}
     row |= {f"param_{k}": v for k, v in trial.config.items()}
     row[metric] = result.get(metric)
     row["epochs"] = result.get("epoch")
@@ -71,8 +90,13 @@ def trial_row(trial: Trial, configs: TrialConfigs, metric: str) -> dict[str, Any
     return row
 
 
-def trials_frame(trials: list[Trial], configs: TrialConfigs, metric: str) -> pd.DataFrame:
-    return pd.DataFrame([trial_row(t, configs, metric) for t in sorted(trials, key=lambda t: t.trial_id)])
+def trials_frame(trials: list[Trial], configs: TrialConfigs, metric: str, ended: Trial | None = None) -> pd.DataFrame:
+    """The rows of ``trials``, by trial id; ``ended`` is written as ``TERMINATED`` whatever its status."""
+    rows = [
+        trial_row(t, configs, metric, Trial.TERMINATED if t is ended else None)
+        for t in sorted(trials, key=lambda t: t.trial_id)
+    ]
+    return pd.DataFrame(rows)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -89,12 +113,14 @@ class TrialsTable(Callback):
         self.configs = configs
         self.metric = metric
 
-    def write(self, trials: list[Trial]) -> None:
-        frame = trials_frame(trials, self.configs, self.metric)
+    def write(self, trials: list[Trial], ended: Trial | None = None) -> None:
+        frame = trials_frame(trials, self.configs, self.metric, ended)
         write_atomic(self.directory / TRIALS_FILE, frame.to_csv(index=False))
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
-        self.write(trials)
+        # Tune calls this before it sets the trial's status to TERMINATED (it is still
+        # RUNNING, or PENDING/PAUSED), so the row of ``trial`` is written as the trial ends.
+        self.write(trials, ended=trial)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.write(trials)

@@ -284,7 +284,15 @@ def _write_search_rows(directory: Path, partition: Partition, split: Split, cfg:
 
 
 class _OptunaSearch(OptunaSearch):
-    """``OptunaSearch`` that lets a trial Optuna has already finished say its result again.
+    """``OptunaSearch`` that tells Optuna which trials the scheduler pruned, and tolerates repeats.
+
+    With ``configs`` (each trial's ``epochs`` and ``patience``), a trial the scheduler (ASHA)
+    stopped before its end is told ``PRUNED``, not ``COMPLETE``, so optuna-dashboard and
+    Optuna's importances do not take it for a trial that trained to its end; its value is
+    the last intermediate value. Every epoch's metric is an intermediate value, the last one
+    included: Tune does not pass the result on which the scheduler stops a trial to
+    ``on_trial_result``, only to ``on_trial_complete``. Without ``configs`` it tells Optuna
+    what ``OptunaSearch`` does (a trial with a result is ``COMPLETE``).
 
     If the driver dies after Optuna recorded a trial's end but before Tune saved its own
     state, the resumed search runs that trial once more: restored from its last checkpoint,
@@ -292,9 +300,54 @@ class _OptunaSearch(OptunaSearch):
     to a finished Optuna trial would raise and stop the whole search.
     """
 
+    #: Class-level default, so a searcher pickled before ``configs`` existed still restores.
+    _configs: TrialConfigs | None = None
+
+    def __init__(self, *args: Any, configs: TrialConfigs | None = None, **kwargs: Any) -> None:
+        """Arguments of ``OptunaSearch``, and ``configs``: maps a trial's parameters to its training configuration."""
+        super().__init__(*args, **kwargs)
+        self._configs = configs
+        self._trial_params: dict[str, dict[str, Any]] = {}
+        self._last_steps: dict[str, int] = {}  # the last step reported to Optuna, per trial
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        params = super().suggest(trial_id)
+        if params is not None and self._configs is not None:
+            self._trial_params[trial_id] = params
+        return params
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             super().on_trial_result(trial_id, result)
+        if self._configs is not None and _STEP in result:
+            self._last_steps[trial_id] = result[_STEP]
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if self._configs is None or error or not result or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        if result.get(_STEP, 0) > self._last_steps.get(trial_id, 0):
+            self.on_trial_result(trial_id, result)  # the result the scheduler stopped the trial on
+        if not self._stopped_early(trial_id, result):
+            super().on_trial_complete(trial_id, result, error)
+            return
+        # Optuna takes the last intermediate value as a pruned trial's value; a trial it
+        # already finished (told before a driver restart) is left as it is.
+        self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+        self._completed_trials.add(trial_id)
+
+    def _stopped_early(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Whether ``result``, a trial's last, shows that the scheduler stopped it before its end."""
+        from raycxr.tune._results import finished_training
+
+        params = self._trial_params.get(trial_id)
+        if self._configs is None or params is None or result.get("epoch") is None or result.get("best_epoch") is None:
+            return False
+        return not finished_training(result, self._configs.train_config(params))
+
+
+#: The step of a Tune result (an epoch of the trial): Optuna's intermediate values are keyed by it.
+_STEP = "training_iteration"
 
 
 def _new_tuner(
@@ -302,7 +355,8 @@ def _new_tuner(
 ) -> tune.Tuner:
     settings = plan.settings
     searcher = _OptunaSearch(
-        plan.space.define,
+        plan.space.define_by_run(plan.base),
+        configs=configs,
         metric=plan.metric,
         mode=plan.mode,
         sampler=make_sampler(plan.sampler, plan.space, settings.seed),

@@ -25,7 +25,9 @@ is loaded, so a value a trial could not train with is an error before Ray starts
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -149,12 +151,22 @@ class SearchSpace(_Strict):
     params: dict[str, Param] = Field(default_factory=dict)
     search: SearchDefaults = Field(default_factory=SearchDefaults)
 
-    def define(self, trial: optuna.Trial) -> None:
-        """Optuna define-by-run function: suggest every parameter whose ``when`` holds."""
-        values: dict[str, Any] = dict(self.fixed)
+    def define(self, trial: optuna.Trial, base: dict[str, Any] | None = None) -> None:
+        """Optuna define-by-run function: suggest every parameter whose ``when`` holds.
+
+        Args:
+            trial: The Optuna trial to suggest on.
+            base: Settings given outside the space (``--set``). A ``when`` sees them as a
+                trial trains with them: over ``fixed``, as in :meth:`settings`.
+        """
+        values: dict[str, Any] = {**self.fixed, **(base or {})}
         for name, param in self.params.items():
             if _holds(param.when, values):
                 values[name] = param.suggest(trial, name)
+
+    def define_by_run(self, base: dict[str, Any] | None = None) -> Callable[[optuna.Trial], None]:
+        """:meth:`define` with ``base`` bound: the space function to give ``OptunaSearch`` (picklable)."""
+        return functools.partial(self.define, base=dict(base or {}))
 
     def settings(self, params: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
         """A trial's training settings: ``fixed``, then ``base``, then its parameters (presets expanded)."""

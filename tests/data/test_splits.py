@@ -51,7 +51,9 @@ def test_same_seed_same_splits() -> None:
 
 def test_group_aware_splits_never_split_a_group() -> None:
     groups = np.arange(len(LABELS)) // 4  # blocks of 4 images share a source
-    for split in stratified_folds(LABELS, 5, seed=0, groups=groups):
+    with pytest.warns(UserWarning, match=r"fold 1 validation: label 3;"):  # class 3 has 6 groups for 5·10 parts
+        splits = stratified_folds(LABELS, 5, seed=0, groups=groups)
+    for split in splits:
         g = [set(groups[r]) for r in (split.train, split.val, split.test)]
         assert not (g[0] & g[1]) and not (g[0] & g[2]) and not (g[1] & g[2])
 
@@ -136,3 +138,150 @@ def test_paper_fold_files_reproduce_the_papers_test_sets(tmp_path: Path) -> None
     for table, test in zip(tables, predefined.test_sets):
         assert sorted(index.stems[i].upper() for i in test) == sorted(table["FILE NAME"].str.upper())
     assert len(predefined.unassigned) == 0
+
+
+@pytest.fixture
+def shared_stems(tmp_path: Path) -> Path:
+    """Kaggle layout in which ``x-1`` and ``x-2`` are images of two classes each, ``c-3`` two COVID images."""
+    pixel = Image.fromarray(np.zeros((4, 4), dtype=np.uint8))
+    files = {
+        "COVID": ["x-1", "x-2", "c-1", "c-2", "c-3"],
+        "Normal": ["x-1", "n-1", "n-2"],
+        "Viral Pneumonia": ["x-2", "v-1", "v-2"],
+    }
+    for name, stems in files.items():
+        (tmp_path / "cxr" / name / "images").mkdir(parents=True)
+        for stem in stems:
+            pixel.save(tmp_path / "cxr" / name / "images" / f"{stem}.png")
+    pixel.save(tmp_path / "cxr" / "COVID" / "images" / "c-3.jpg")  # c-3: two images of one class
+    return tmp_path / "cxr"
+
+
+def _rows(path: Path, header: str, lines: list[str]) -> Path:
+    path.write_text(header + "\n" + "".join(f"{line}\n" for line in lines))
+    return path
+
+
+def _named(index, rows: np.ndarray) -> list[str]:
+    return sorted(f"{index.classes[index.labels[i]]}/{index.stems[i]}" for i in rows)
+
+
+def test_a_name_two_classes_share_is_assigned_by_the_class_column(shared_stems: Path, tmp_path: Path) -> None:
+    index = index_folder(shared_stems)
+    # The paper's numeric labels (0 COVID, 1 Normal, 2 Viral Pneumonia, 3 Lung_Opacity).
+    a = _rows(tmp_path / "fold1.csv", "FILE NAME,label", ["x-1,0", "c-1,0", "x-2,2", "n-1,1"])
+    # A column of class names (any case), and a name the two folds share.
+    b = _rows(tmp_path / "fold2.csv", "FILE NAME,class", ["X-1,normal", "x-2,COVID", "v-1,Viral Pneumonia"])
+    folds = read_fold_files(index, [a, b])
+    assert [_named(index, t) for t in folds.test_sets] == [
+        ["COVID/c-1", "COVID/x-1", "Normal/n-1", "Viral Pneumonia/x-2"],
+        ["COVID/x-2", "Normal/x-1", "Viral Pneumonia/v-1"],
+    ]
+    assert _named(index, folds.unassigned) == [
+        "COVID/c-2",
+        "COVID/c-3",
+        "COVID/c-3",
+        "Normal/n-2",
+        "Viral Pneumonia/v-2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "lines", "message"),
+    [
+        # No class column: which x-1 is meant cannot be told.
+        ("FILE NAME", ["c-1", "x-1"], r"fold1\.csv: file name 'x-1' matches images of 2 classes \(COVID, Normal\); "),
+        # A label column that contradicts the images it names unambiguously is no class column.
+        ("FILE NAME,label", ["c-1,0", "n-1,0", "x-1,1"], r"fold1\.csv: file name 'x-1' matches images of 2 classes"),
+        # The class column names a class none of the images of that name has.
+        (
+            "FILE NAME,label",
+            ["c-1,0", "x-1,2"],
+            r"fold1\.csv: file name 'x-1' with class 'Viral Pneumonia' \(column 'label'\) matches no image: "
+            r"that name is an image of COVID, Normal",
+        ),
+        # Two images of one class share the name: no column can tell them apart.
+        (
+            "FILE NAME,label",
+            ["c-3,0"],
+            r"fold1\.csv: file name 'c-3' matches 2 images of class 'COVID' \(c-3\.jpg, c-3\.png\)",
+        ),
+    ],
+)
+def test_an_ambiguous_name_is_an_error(shared_stems: Path, tmp_path: Path, header: str, lines, message) -> None:
+    index = index_folder(shared_stems)
+    with pytest.raises(ValueError, match=message) as error:
+        read_fold_files(index, [_rows(tmp_path / "fold1.csv", header, lines)])
+    assert "\n" not in str(error.value)
+
+
+CLASSES = ("COVID", "Normal", "Viral Pneumonia", "Lung_Opacity")
+
+
+def _groups(n_groups: int) -> np.ndarray:
+    return np.arange(len(LABELS)) % n_groups
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: stratified_folds(LABELS, 5, groups=_groups(3)),
+            r"^split 'group': the data has 3 groups, but 5 folds need at least 5; "
+            r"use at most 3 folds or split 'stratified'\.$",
+        ),
+        (
+            lambda: stratified_folds(LABELS, 5, groups=_groups(1)),
+            r"^split 'group': the data has 1 group, but 5 folds need at least 5; use split 'stratified'\.$",
+        ),
+        (
+            lambda: stratified_folds(LABELS, 4, rows=np.arange(200), groups=_groups(3)),
+            r"^split 'group': the data outside the holdout set has 3 groups, but 4 folds need at least 4; ",
+        ),
+        (
+            # 6 groups fill 3 folds, but each fold's other 4 groups cannot give a tenth for validation.
+            lambda: stratified_folds(LABELS, 3, val_fraction=0.1, groups=_groups(6)),
+            r"^split 'group': fold 0 has 4 groups outside its test set, but val_fraction 0\.1 takes one of 10 parts "
+            r"of them and needs at least 10; use val_fraction 0\.25 or more, fewer folds or split 'stratified'\.$",
+        ),
+        (
+            lambda: holdout_split(LABELS, 0.1, groups=_groups(4)),
+            r"^split 'group': the data has 4 groups, but holdout_fraction 0\.1 takes one of 10 parts of them and "
+            r"needs at least 10; use holdout_fraction 0\.25 or more, 0 \(no holdout\) or split 'stratified'\.$",
+        ),
+    ],
+)
+def test_too_few_groups_is_a_one_line_error_before_splitting(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_group_split_without_a_class_is_an_error_in_training_and_a_warning_in_testing() -> None:
+    """A class with fewer groups than parts cannot be in every part: training must have it, testing may not."""
+    groups = np.arange(len(LABELS)) // 4  # blocks of 4 images share a source …
+    groups[LABELS == 3] = 1000  # … but every Lung_Opacity image comes from one source
+    with pytest.raises(
+        ValueError,
+        match=r"^split 'group': the training set of fold \d has no image of class 'Lung_Opacity' \(its 1 group is in "
+        r"the fold's test or validation set\); give that class more groups or use split 'stratified'\.$",
+    ):
+        stratified_folds(LABELS, 5, seed=0, groups=groups, classes=CLASSES)
+    with pytest.raises(
+        ValueError, match=r"^split 'group': the development set has no image of class 'Lung_Opacity' \(its 1 group"
+    ):
+        holdout_split(LABELS, 0.5, seed=0, groups=groups, classes=CLASSES)
+
+    groups[LABELS == 3] = 1000 + np.arange(22) % 3  # three sources for five folds
+    with pytest.warns(UserWarning) as caught:
+        splits = stratified_folds(LABELS, 5, seed=0, groups=groups, classes=CLASSES)
+    assert [str(w.message) for w in caught] == [
+        "split 'group': some test or validation sets have no image of a class (its per-class metrics are undefined "
+        "there): fold 3 test: 'Lung_Opacity'; fold 4 test: 'Lung_Opacity'"
+    ]
+    assert [k for k, s in enumerate(splits) if 3 not in LABELS[s.test]] == [3, 4]
+    assert all(set(LABELS[s.train]) == {0, 1, 2, 3} for s in splits)
+
+    two_per_class = LABELS * 2 + np.arange(len(LABELS)) % 2
+    with pytest.warns(UserWarning, match=r"^split 'group': .*: holdout: 'COVID', 'Normal', 'Lung_Opacity'$"):
+        _, holdout = holdout_split(LABELS, 0.2, seed=0, groups=two_per_class, classes=CLASSES)
+    assert set(LABELS[holdout]) == {2}

@@ -150,6 +150,13 @@ def test_asha_prunes_on_two_cpus_and_releases_resources(
     pruned = trials[trials["status"] == "pruned"]
     assert len(pruned) >= 1 and (pruned["epochs"] < 4).all()
     assert (trials[trials["status"] == "completed"]["epochs"] == 4).all()
+    # optuna.db agrees: a trial ASHA stopped is PRUNED (with its last value), not COMPLETE.
+    study = optuna.load_study(study_name="asha", storage=f"sqlite:///{tmp_path / 'asha' / STUDY_FILE}")
+    for _, row in trials.iterrows():
+        (trial,) = [t for t in study.trials if abs(t.params["lr"] - row["param_lr"]) < 1e-12]
+        expected = optuna.trial.TrialState.PRUNED if row["status"] == "pruned" else optuna.trial.TrialState.COMPLETE
+        assert trial.state == expected, (row["trial_id"], row["status"], trial.state)
+        assert trial.value == pytest.approx(row["best_val_f1_macro"])
     # Every Train run's workers give their CPUs back, pruned ones included (Train's
     # placement-group cleaner works asynchronously: allow it a few seconds).
     deadline = time.monotonic() + 60

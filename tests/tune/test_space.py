@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import optuna
@@ -113,3 +114,26 @@ def test_settings_from_outside_the_space_win_over_fixed_but_not_over_params() ->
     assert space.check({"epochs": 3}).settings({"lr": 1e-3}, {"epochs": 3}) == {"epochs": 3, "lr": 1e-3}
     with pytest.raises(ValueError, match=r"params\.lr: searched here"):
         space.check({"lr": 1e-3})
+
+
+CONDITIONAL_ON_LOSS = """
+params:
+  beta: {type: float, low: 0.0, high: 0.2, when: {loss: attention}}
+  gamma: {type: float, low: 0.0, high: 0.2, when: {loss: [ce, wcce]}}
+  lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
+"""
+
+
+@pytest.mark.parametrize(("loss", "suggested"), [("attention", {"beta", "lr"}), ("ce", {"gamma", "lr"})])
+def test_a_condition_on_a_setting_given_with_set_holds(tmp_path: Path, loss: str, suggested: set[str]) -> None:
+    """``when: {loss: attention}`` with ``loss`` fixed by ``--set loss=attention`` (the search's ``base``)."""
+    base = {"loss": loss, "seed": 0}
+    space = load_space(_write(tmp_path, CONDITIONAL_ON_LOSS), base)
+    define = pickle.loads(pickle.dumps(space.define_by_run(base)))  # Tune pickles the searcher with it
+    study = optuna.create_study(sampler=make_sampler("random", space, seed=0))
+    study.optimize(lambda trial: define(trial) or 0.0, n_trials=4)
+    assert all(set(t.params) == suggested for t in study.trials), [t.params for t in study.trials]
+    # Without base (or with one that does not satisfy the condition) only the unconditional lr is searched.
+    study = optuna.create_study(sampler=make_sampler("random", space, seed=0))
+    study.optimize(lambda trial: space.define(trial) or 0.0, n_trials=2)
+    assert all(set(t.params) == {"lr"} for t in study.trials)
