@@ -74,6 +74,11 @@ class TrainConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="'bf16' autocast (mixed precision); 'auto': bf16 on GPUs that support it, else fp32"
     )
+    deterministic: bool = Field(
+        False,
+        description="deterministic GPU kernels (cuDNN deterministic, no autotuner): the same seed gives the same "
+        "metrics on GPU too, somewhat slower; CPU runs are deterministic without it",
+    )
     frozen_cache_gb: float = Field(
         2.0,
         ge=0,

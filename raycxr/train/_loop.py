@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,8 @@ class FitState:
             "best_epoch": self.best_epoch,
             "best_model": self.best_state,
             "rng": torch.get_rng_state(),
+            # Every visible GPU's generator too (empty on CPU), so a resumed run draws what it would have.
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -67,6 +70,8 @@ class FitState:
         self.best_epoch = int(state["best_epoch"])
         self.best_state = state["best_model"]
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +246,14 @@ def fit(
     """
     start = time.perf_counter()
     device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # seeds every GPU's generator too
+    if cfg.deterministic:
+        # cuDNN's autotuner and its non-deterministic kernels are what vary between GPU runs;
+        # CPU runs are deterministic already.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (CUDA ≥ 10.2)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
     counts = np.bincount(labels[split.train], minlength=len(classes))
     criterion, loss_info = build_loss(
         cfg.loss,

@@ -116,3 +116,15 @@ def test_class_statistics_monte_carlo() -> None:
     assert subset.class_im == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"class\(es\) \[2\] have no training images"):
         class_statistics(images, labels, 3, rows=np.arange(50))
+
+
+def test_class_statistics_do_not_depend_on_the_chunk_size() -> None:
+    """Streaming the uint8 images through in chunks gives the statistics of one big float copy."""
+    from raycxr.losses._stats import _standardized
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(37, 48, 48), dtype=np.uint8)
+    rows = np.arange(3, 37)
+    whole = _standardized(images, rows, 16, chunk=1000)
+    for chunk in (1, 5, 16):
+        torch.testing.assert_close(_standardized(images, rows, 16, chunk=chunk), whole)

@@ -79,6 +79,20 @@ def test_same_seed_same_metrics(data, tiny_dataset: Path) -> None:
     assert a.loss_info["class_weights"] == b.loss_info["class_weights"]
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_deterministic_runs_are_identical(data, tiny_dataset: Path, device: str) -> None:
+    """``deterministic``: bit-identical histories and predictions from the same seed (GPU included)."""
+    cfg = _cfg(tiny_dataset, epochs=2, deterministic=True, device=device, precision="fp32")
+    split = data.splits[2]
+    stats = split_statistics(data, split, cfg)
+    a, b = (fit(cfg, data.images, data.labels, data.classes, split, stats) for _ in range(2))
+    assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+    np.testing.assert_array_equal(a.probabilities["test"], b.probabilities["test"])
+
+
 def test_nan_loss_is_an_error(data, tiny_dataset: Path) -> None:
     cfg = _cfg(tiny_dataset, loss="alpha", alpha=[float("nan")] * 4, epochs=1)
     with pytest.raises(FloatingPointError, match="training loss became nan in epoch 1"):
