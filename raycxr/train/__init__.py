@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from raycxr.train._config import TrainConfig
 from raycxr.train._data import PreparedData, make_splits, prepare_data, split_statistics
-from raycxr.train._loop import FitResult, FitState, evaluate, fit, resolve_device, scalars, train_one_epoch
+from raycxr.train._loop import (
+    FitResult,
+    FitState,
+    evaluate,
+    evaluate_state,
+    fit,
+    resolve_device,
+    scalars,
+    train_one_epoch,
+)
 from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
 
 __all__ = [
@@ -15,6 +24,7 @@ __all__ = [
     "TrainConfig",
     "classification_metrics",
     "evaluate",
+    "evaluate_state",
     "fit",
     "make_splits",
     "prepare_data",

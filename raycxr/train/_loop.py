@@ -349,3 +349,31 @@ def fit(
         probabilities=probabilities,
         cached_blocks=blocks if feed.model is not model else 0,
     )
+
+
+def evaluate_state(
+    cfg: TrainConfig,
+    state: dict[str, torch.Tensor],
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    rows: np.ndarray,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics and class probabilities on ``rows`` of the model ``cfg`` builds with the weights ``state``.
+
+    Args:
+        cfg: The run's settings (architecture, normalisation, device, precision).
+        state: A model ``state_dict`` (e.g. a checkpoint's ``best_model``).
+        images, labels, classes: The dataset, as ``fit`` takes it.
+        rows: The rows to score.
+    """
+    device = resolve_device(cfg.device)
+    model = build_model(len(classes), "none", cfg.freeze_ratio, cfg.freeze_mode, cfg.head, cfg.normalize, cfg.seed)
+    model.load_state_dict(state)
+    model.to(device)
+    bf16 = use_bf16(cfg.precision, device)
+    loss, proba = evaluate(
+        model, nn.CrossEntropyLoss(), place(images, device), place(labels, device), rows,
+        max(64, cfg.batch_size), device, bf16,
+    )  # fmt: skip
+    return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}, proba

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from raycxr.train._cli import add_config_options, run_from_args
+from raycxr.tune._nested import nested_summary
 from raycxr.tune._search import SearchResult, run_search
 from raycxr.tune._settings import TuneSettings
 
@@ -31,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def summary(result: SearchResult) -> str:
+    if result.nested is not None:
+        where = result.plan.experiment_path
+        return nested_summary(result.nested) + f"\nResults: {where}/nested.csv, {where}/nested/outer*/"
     trials = result.trials
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
     lines = [f"Trials: {', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'}."]

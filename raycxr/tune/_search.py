@@ -91,6 +91,7 @@ class SearchResult:
     trials: pd.DataFrame
     best: dict[str, Any] | None
     interrupted: bool
+    nested: pd.DataFrame | None = None  #: one row per outer fold of a nested CV (``--nested``)
 
 
 def _local_directory(settings: TuneSettings, name: str) -> Path:
@@ -130,7 +131,8 @@ def _resumed_settings(settings: TuneSettings) -> TuneSettings:
             f"--resume: no experiment named {settings.name!r} in {settings.storage} (no {EXPERIMENT_FILE})."
         )
     stored = json.loads((local / EXPERIMENT_FILE).read_text())
-    if not tune.Tuner.can_restore(f"{settings.storage_path().rstrip('/')}/{settings.name}"):
+    nested = stored["settings"].get("nested", 0)  # a nested CV keeps its Tune state per outer fold
+    if not nested and not tune.Tuner.can_restore(f"{settings.storage_path().rstrip('/')}/{settings.name}"):
         raise ValueError(f"--resume: {settings.storage}/{settings.name} has no Tune experiment state to restore.")
     return TuneSettings(**(stored["settings"] | {"resume": True, "address": settings.address}))
 
@@ -172,6 +174,8 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         settings = _resumed_settings(settings)
         stored = json.loads((_local_directory(settings, settings.name) / EXPERIMENT_FILE).read_text())
     settings.scaling()  # --trainer / resources valid together
+    if settings.nested and settings.is_uri:
+        raise ValueError("--nested needs a local or mounted --storage (it scores each outer winner on the driver).")
     check_address(settings.address)  # an address nothing answers at fails before any data work
     space, base = _resolve_space(settings, stored)
     if base.get("holdout_fraction"):
@@ -235,6 +239,10 @@ def run_search(settings: TuneSettings) -> SearchResult:
     else:  # the dev/test partition is made once, here, and read by everything after
         spec = settings.test_spec(group=cfg.split == "group")
         partition = create_partition(cfg, spec, plan.directory, settings.dedupe)
+    if settings.nested:
+        from raycxr.tune._nested import outer_folds
+
+        outer_folds(partition, cfg, settings.nested)  # enough groups for the outer folds, before Ray starts
     split = dev_split(partition, cfg)  # trials train and select on dev; they never see a test row
     attention = plan.space.may_set("loss", "attention", plan.base)
     stats = split_statistics(partition, split, cfg) if attention else None
@@ -255,6 +263,10 @@ def run_search(settings: TuneSettings) -> SearchResult:
             f"{len(partition.test)} test images kept untouched.",
             flush=True,
         )
+        if settings.nested:
+            from raycxr.tune._nested import run_nested
+
+            return SearchResult(plan, pd.DataFrame(), None, False, run_nested(plan, partition, scaling, concurrency))
         configs = TrialConfigs(plan.space, plan.base)
         data = ExperimentData(
             images=ray.put(partition.images),
@@ -268,9 +280,9 @@ def run_search(settings: TuneSettings) -> SearchResult:
         if settings.resume:
             tuner = tune.Tuner.restore(plan.experiment_path, runs, resume_unfinished=True, resume_errored=False)
         else:
-            tuner = _new_tuner(plan, runs, configs, concurrency, cfg.epochs)
+            tuner = new_tuner(plan, runs, configs, concurrency, cfg.epochs)
         tuner.fit()
-    return _finish(plan, configs)
+    return finish(plan, configs)
 
 
 def _write_search_rows(directory: Path, partition: Partition, split: Split, cfg: TrainConfig) -> None:
@@ -350,7 +362,7 @@ class _OptunaSearch(OptunaSearch):
 _STEP = "training_iteration"
 
 
-def _new_tuner(
+def new_tuner(
     plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurrency: int, max_epochs: int
 ) -> tune.Tuner:
     settings = plan.settings
@@ -407,7 +419,7 @@ def _fail_orphaned_trials(plan: SearchPlan) -> None:
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
 
 
-def _finish(plan: SearchPlan, configs: TrialConfigs) -> SearchResult:
+def finish(plan: SearchPlan, configs: TrialConfigs) -> SearchResult:
     path = plan.directory / TRIALS_FILE
     trials = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
     best = write_best(plan.directory, trials, configs, plan.metric, plan.mode) if len(trials) else None

@@ -71,6 +71,12 @@ class TuneSettings(BaseModel):
         None, description="hold out these sources (groups) whole as the test set: external validation (A,B,…)"
     )
     test_files: Path | None = Field(None, description="CSV naming the test images ('FILE NAME' or 'file' column)")
+    nested: int = Field(
+        0,
+        ge=0,
+        description="nested cross-validation: run the whole search inside each of K outer folds of dev and score "
+        "each fold's winner on it (the unbiased estimate of tune-then-train); 0: off",
+    )
     dedupe: bool = Field(False, description="keep one image of each exact/near-duplicate group before the partition")
     resume: bool = Field(False, description="continue the interrupted experiment --storage/--name")
 

@@ -59,6 +59,7 @@ def test_bad_options(capsys, tiny_dataset: Path, tmp_path: Path) -> None:
         capsys, ["--set", "holdout_fraction=0.2", *storage]
     )
     data = ["--data", str(tiny_dataset)]
+    assert "--nested must be at least 2 outer folds, got 1" in _error(capsys, ["--nested", "1", *data, *storage])
     unknown = _error(capsys, ["--test-source", "nowhere", *data, *storage])
     assert "nowhere" in unknown and "known" in unknown
 

@@ -1,0 +1,147 @@
+"""Nested cross-validation: the whole search inside each outer fold, each winner scored on its fold.
+
+The CV of :mod:`raycxr.cv` scores configurations a search chose on the very images it
+cross-validates on, so a searched configuration's CV mean is optimistic. Nested CV
+estimates the whole tune-then-train *procedure* instead: dev is cut into K outer folds;
+for each, a complete search (``--num-samples`` trials, its own Tune experiment and Optuna
+study) trains on the other folds' training rows and selects on their validation rows, and
+its winner — chosen by the inner objective alone — is scored once on the outer fold's test
+rows. The K scores are the unbiased estimate. The experiment's test set stays untouched.
+
+Every outer search is an ordinary search in ``EXPERIMENT/nested/outer<k>/`` and resumes
+like one; an outer fold whose winner was scored (``winner.json``) is not run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import ray
+import torch
+from ray import tune
+
+from raycxr.data import Split, relative_files, stratified_folds
+from raycxr.run import Partition, Scaling, trainable
+from raycxr.train import TrainConfig, evaluate_state, scalars, split_statistics
+from raycxr.tune._results import write_atomic
+from raycxr.tune._search import SearchPlan, finish, new_tuner
+from raycxr.tune._trial import ExperimentData, TrialConfigs, search_job
+
+NESTED_DIR = "nested"
+NESTED_FILE = "nested.csv"
+WINNER_FILE = "winner.json"
+ROWS_FILE = "rows.csv"  #: an outer fold's inner training / validation and outer test files
+
+
+def outer_folds(partition: Partition, cfg: TrainConfig, k: int) -> list[Split]:
+    """K outer folds of dev (the experiment's split kind and seed): inner train / inner val / outer test.
+
+    Raises:
+        ValueError: Fewer than 2 folds, or fewer groups than folds for a group split.
+    """
+    if k < 2:
+        raise ValueError(f"--nested must be at least 2 outer folds, got {k}.")
+    groups = partition.groups if cfg.split == "group" else None
+    return stratified_folds(partition.labels, k, cfg.val_fraction, cfg.seed, groups, rows=partition.dev)
+
+
+def _latest_state(outer_dir: Path, trial_id: str) -> Path:
+    found = sorted(outer_dir.glob(f"trial_{trial_id}/checkpoint_*/state.pt")) or sorted(
+        outer_dir.glob(f"train/train-{trial_id}/checkpoint_*/state.pt")
+    )
+    if not found:
+        raise RuntimeError(f"{outer_dir}: no checkpoint of the winning trial {trial_id}.")
+    return found[-1]
+
+
+def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurrency: int) -> pd.DataFrame:
+    """Run (or resume) the K outer searches and score each winner; write ``nested.csv``.
+
+    Args:
+        plan: The checked search plan (its settings carry ``nested``).
+        partition: The experiment's dev/test partition.
+        scaling: Resources of every trial.
+        concurrency: Trials at a time within an outer search.
+    """
+    settings = plan.settings
+    cfg = plan.train_config()
+    configs = TrialConfigs(plan.space, plan.base)
+    images = ray.put(partition.images)
+    rows = []
+    folds = outer_folds(partition, cfg, settings.nested)
+    for k, fold in enumerate(folds):
+        outer_dir = plan.directory / NESTED_DIR / f"outer{k}"
+        winner_file = outer_dir / WINNER_FILE
+        if winner_file.is_file():
+            rows.append(json.loads(winner_file.read_text()))
+            continue
+        outer_dir.mkdir(parents=True, exist_ok=True)
+        files = relative_files(partition.index, cfg.data)
+        parts = (("train", fold.train), ("val", fold.val), ("outer_test", fold.test))
+        record = pd.concat([pd.DataFrame({"part": name, "file": [files[r] for r in rows_]}) for name, rows_ in parts])
+        write_atomic(outer_dir / ROWS_FILE, record.to_csv(index=False))
+        inner = Split(train=fold.train, val=fold.val, test=fold.test[:0])  # the outer test rows stay out
+        attention = plan.space.may_set("loss", "attention", plan.base)
+        data = ExperimentData(
+            images=images,
+            labels=partition.labels,
+            classes=partition.classes,
+            split=inner,
+            stats=split_statistics(partition, inner, cfg) if attention else None,
+            configs=configs,
+        )
+        sub = dataclasses.replace(plan, name=f"outer{k}", storage=str(outer_dir.parent), directory=outer_dir)
+        runs = trainable(search_job, data, scaling, f"{sub.experiment_path}/train")
+        print(f"Nested CV: outer fold {k + 1}/{len(folds)}, {len(fold.test)} outer test images", flush=True)
+        if tune.Tuner.can_restore(sub.experiment_path):
+            tuner = tune.Tuner.restore(sub.experiment_path, runs, resume_unfinished=True, resume_errored=False)
+        else:
+            tuner = new_tuner(sub, runs, configs, concurrency, cfg.epochs)
+        tuner.fit()
+        result = finish(sub, configs)
+        if result.best is None or result.interrupted:
+            raise RuntimeError(f"outer fold {k}: the inner search did not finish; run the command again to resume.")
+        best = result.best
+        trial_cfg = configs.train_config(best["params"])
+        state = torch.load(_latest_state(outer_dir, best["trial_id"]), weights_only=True)["best_model"]
+        metrics, _ = evaluate_state(
+            trial_cfg, state, partition.images, partition.labels, partition.classes, fold.test
+        )
+        row = {
+            "outer_fold": k,
+            "winner": best["trial_id"],
+            "inner_" + plan.metric: best["value"],
+            **{f"param_{p}": v for p, v in best["params"].items()},
+            **scalars(metrics, "outer_test"),
+            "n_outer_test": len(fold.test),
+            "n_inner_train": len(fold.train),
+            "n_inner_val": len(fold.val),
+        }
+        write_atomic(winner_file, json.dumps(row, default=float))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    write_atomic(plan.directory / NESTED_FILE, table.to_csv(index=False))
+    return table
+
+
+def nested_summary(table: pd.DataFrame) -> str:
+    """``outer_test_f1_macro: mean ± std over K outer folds`` and each fold's winner."""
+    f1 = table["outer_test_f1_macro"].tolist()
+    spread = statistics.stdev(f1) if len(f1) > 1 else float("nan")
+    lines = [
+        f"Nested CV ({len(f1)} outer folds): macro-F1 of the tuned procedure {np.mean(f1):.4f} ± {spread:.4f} "
+        f"(accuracy {table['outer_test_accuracy'].mean():.4f}); each outer fold's winner:"
+    ]
+    params = [c for c in table.columns if c.startswith("param_")]
+    for row in table.itertuples(index=False):
+        values = ", ".join(f"{p.removeprefix('param_')}={getattr(row, p)}" for p in params)
+        lines.append(
+            f"  outer {row.outer_fold}: trial {row.winner}, "
+            f"outer-test macro-F1 {row.outer_test_f1_macro:.4f} ({values})"
+        )
+    return "\n".join(lines)
