@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 import numpy as np
 
@@ -94,7 +95,19 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     return PreparedData(decoded.images, decoded.index, splits, holdout, decoded.bad, unassigned)
 
 
-def split_statistics(data: PreparedData, split: Split, cfg: TrainConfig) -> ClassStats:
+class DecodedData(Protocol):
+    """What the class statistics read: :class:`PreparedData`, or an experiment's ``Partition``."""
+
+    images: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+
+def split_statistics(data: DecodedData, split: Split, cfg: TrainConfig) -> ClassStats:
     """Attention-loss class statistics of a split's training rows (seeded by ``cfg.seed``)."""
     return class_statistics(
         data.images, data.labels, len(data.classes), split.train, cfg.stats_samples, cfg.stats_size, cfg.seed
