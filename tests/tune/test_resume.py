@@ -31,6 +31,22 @@ def _result_lines(directory: Path, trial_dir: str) -> list[dict]:
     return [json.loads(line) for line in (directory / trial_dir / "result.json").read_text().splitlines()]
 
 
+def _persisted(directory: Path, trials: pd.DataFrame) -> bool:
+    """Whether every epoch of these trials is in their ``result.json`` in the storage.
+
+    ``trials.csv`` says a trial completed as it ends; Tune copies its own files from its
+    staging folder to the storage some time later.
+    """
+    for row in trials.itertuples():
+        try:
+            epochs = {r["epoch"] for r in _result_lines(directory, row.trial_dir)}
+        except (OSError, json.JSONDecodeError):  # not there yet, or half copied
+            return False
+        if row.epochs not in epochs:
+            return False
+    return True
+
+
 def _search_until(
     space: Path,
     data: Path,
@@ -42,7 +58,11 @@ def _search_until(
     log_path: Path,
     trainer: str = "auto",
 ) -> subprocess.Popen:
-    """Start ``python -m raycxr.tune`` (one trial at a time); return once ``finished`` trials completed."""
+    """Start ``python -m raycxr.tune`` (one trial at a time); return once ``finished`` trials completed.
+
+    Completed means in ``trials.csv`` and with every epoch in the trial's ``result.json``,
+    which the tests compare before and after the resume.
+    """
     command = [
         sys.executable, "-m", "raycxr.tune", "--space", str(space), "--data", str(data), "--storage", str(storage),
         "--name", name, "--num-samples", str(num_samples), "--max-concurrent", "1", "--seed", str(seed),
@@ -53,7 +73,7 @@ def _search_until(
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     deadline = time.monotonic() + 400
-    while len(_completed(storage / name / TRIALS_FILE)) < finished:
+    while len(done := _completed(storage / name / TRIALS_FILE)) < finished or not _persisted(storage / name, done):
         assert process.poll() is None, log_path.read_text()[-3000:]
         assert time.monotonic() < deadline, f"{finished} trial(s) did not finish in time"
         time.sleep(0.5)
