@@ -1,17 +1,32 @@
-"""Losses: the attention-based class-weighted loss, its class statistics, and baselines."""
+"""Losses: a registry of class-weighted losses, their class statistics, and logits helpers.
+
+Every loss is declared once, with :func:`register_loss`, by its name, builder, the
+TrainConfig fields it reads (:class:`ParamSpec`: default and valid range) and its needs
+(class statistics, a binary task); :func:`build_loss` makes one by name.
+"""
 
 from __future__ import annotations
 
-from raycxr.losses._losses import (
-    LOSSES,
+from raycxr.losses._logits import as_class_logits, binary_logit, probabilities
+from raycxr.losses._losses import (  # importing it registers the losses
     PAPER_ALPHA,
     FocalLoss,
     WeightedCrossEntropy,
     attention_alpha,
-    build_loss,
     class_balanced_weights,
     inverse_frequency_weights,
     paper_alpha,
+)
+from raycxr.losses._registry import (
+    LOSSES,
+    LossBuilder,
+    LossSpec,
+    ParamSpec,
+    build_loss,
+    check_loss_params,
+    loss_params,
+    loss_spec,
+    register_loss,
 )
 from raycxr.losses._stats import ClassStats, class_statistics
 
@@ -20,11 +35,21 @@ __all__ = [
     "PAPER_ALPHA",
     "ClassStats",
     "FocalLoss",
+    "LossBuilder",
+    "LossSpec",
+    "ParamSpec",
     "WeightedCrossEntropy",
+    "as_class_logits",
     "attention_alpha",
+    "binary_logit",
     "build_loss",
+    "check_loss_params",
     "class_balanced_weights",
     "class_statistics",
     "inverse_frequency_weights",
+    "loss_params",
+    "loss_spec",
     "paper_alpha",
+    "probabilities",
+    "register_loss",
 ]

@@ -1,17 +1,23 @@
-"""Class-weighted losses: the paper's attention loss and its baselines (CE, WCCE, focal, CB)."""
+"""The losses and their registrations: the paper's attention loss and its baselines.
+
+Every loss is declared here with :func:`~raycxr.losses.register_loss`, with the TrainConfig
+fields it reads and their valid ranges. Every softmax loss also takes a binary model's one
+logit z, ``(B, 1)``, as the two logits [0, z] (:func:`~raycxr.losses.as_class_logits`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from raycxr.losses._logits import as_class_logits
+from raycxr.losses._registry import ParamSpec, register_loss
 from raycxr.losses._stats import ClassStats
-
-LOSSES = ("attention", "ce", "wcce", "focal", "cb", "alpha")
 
 #: The α the paper's notebooks hard-code, for (COVID, Lung_Opacity, Normal, Viral Pneumonia).
 PAPER_ALPHA = {"COVID": 0.00525, "Lung_Opacity": 0.00579, "Normal": 0.00566, "Viral Pneumonia": 0.00513}
@@ -19,6 +25,8 @@ PAPER_ALPHA = {"COVID": 0.00525, "Lung_Opacity": 0.00579, "Normal": 0.00566, "Vi
 
 class WeightedCrossEntropy(nn.Module):
     """``mean_i(−w[y_i] · log p_{i, y_i})``: divided by the batch size, as Keras does.
+
+    Logits are ``(B, K)``, or one logit ``(B, 1)`` read as [0, z] (then CE is BCE-with-logits).
 
     PyTorch's ``cross_entropy(weight=w)`` divides by Σ w[y_i] instead, which cancels a
     global scale of w (the attention loss's ``n``) and changes the relative weight of
@@ -30,7 +38,7 @@ class WeightedCrossEntropy(nn.Module):
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        nll = F.cross_entropy(logits.float(), target, reduction="none")
+        nll = F.cross_entropy(as_class_logits(logits.float()), target, reduction="none")
         if self.weight is not None:
             nll = nll * self.weight[target]
         return nll.mean()
@@ -40,7 +48,7 @@ class FocalLoss(nn.Module):
     """Softmax focal loss ``−α (1 − p_y)^γ log p_y`` (Lin et al.), batch mean.
 
     ``alpha`` is a scalar (the same for every class, 0.25 in Lin et al.) or one value
-    per class.
+    per class. One logit ``(B, 1)`` is read as [0, z].
     """
 
     def __init__(self, alpha: float | Sequence[float] = 0.25, gamma: float = 2.0) -> None:
@@ -51,7 +59,7 @@ class FocalLoss(nn.Module):
         self.gamma = gamma
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        log_p = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+        log_p = F.log_softmax(as_class_logits(logits.float()), dim=1).gather(1, target[:, None]).squeeze(1)
         alpha = self.alpha if self.alpha.dim() == 0 else self.alpha[target]
         return (-alpha * (1.0 - log_p.exp()) ** self.gamma * log_p).mean()
 
@@ -116,67 +124,113 @@ def paper_alpha(classes: Sequence[str]) -> list[float]:
     return [PAPER_ALPHA[c] for c in classes]
 
 
-def build_loss(
-    name: str,
-    class_counts: Sequence[int],
-    classes: Sequence[str],
-    stats: ClassStats | None = None,
-    *,
-    beta: float = 0.05,
-    gamma: float = 0.1,
-    q: float = 0.25,
-    n: float = 0.001,
-    focal_alpha: float = 0.25,
-    focal_gamma: float = 2.0,
-    cb_beta: float = 0.999,
-    alpha: Sequence[float] | str | None = None,
+# --- Registrations: one entry per loss; the parameter names are TrainConfig fields. ---
+
+_FOCAL_GAMMA = ParamSpec(
+    "focal_gamma",
+    2.0,
+    "focal loss: exponent γ of the modulating factor (1 − p_t)^γ; 0 gives α-weighted CE",
+    low=0.0,
+    low_closed=True,
+)
+
+
+@register_loss(
+    "attention",
+    description="the paper's attention loss: CE weighted by α_c = n / (1 − (α¹_c)^q) from class statistics",
+    params=(
+        ParamSpec("beta", 0.05, "attention loss: weight of class_im in α¹ (any real; α¹ must end in [0, 1))"),
+        ParamSpec("gamma", 0.1, "attention loss: weight of sigma_intra in α¹ (any real; α¹ must end in [0, 1))"),
+        ParamSpec("q", 0.25, "attention loss: exponent q", low=0.0),
+        ParamSpec("n", 0.001, "attention loss: scale n of every α_c", low=0.0),
+    ),
+    needs_stats=True,
+)
+def _attention(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
-    """A loss module by name, and what defines it (class weights and their inputs).
+    assert stats is not None  # build_loss checks needs_stats
+    weights, alpha1 = attention_alpha(stats, p["beta"], p["gamma"], p["q"], p["n"], classes)
+    info = {"class_weights": weights, "alpha1": alpha1, "class_stats": stats.to_dict()}
+    return WeightedCrossEntropy(weights), info
 
-    Args:
-        name: One of ``attention``, ``ce``, ``wcce``, ``focal``, ``cb`` (class-balanced)
-            or ``alpha`` (explicit class weights ``alpha``: a list or ``"paper"``).
-        class_counts: Training images per class.
-        classes: Class names, in label order.
-        stats: Class statistics; required by ``attention``.
 
-    Raises:
-        ValueError: Unknown name, missing statistics or α, or out-of-range parameters.
-    """
-    if name == "ce":
-        return WeightedCrossEntropy(), {"loss": name}
-    if name == "wcce":
-        weights = inverse_frequency_weights(class_counts)
-        return WeightedCrossEntropy(weights), {"loss": name, "class_weights": weights}
-    if name == "cb":
-        weights = class_balanced_weights(class_counts, cb_beta)
-        return WeightedCrossEntropy(weights), {"loss": name, "class_weights": weights, "cb_beta": cb_beta}
-    if name == "focal":
-        return FocalLoss(focal_alpha, focal_gamma), {
-            "loss": name,
-            "focal_alpha": focal_alpha,
-            "focal_gamma": focal_gamma,
-        }
-    if name == "alpha":
-        if alpha is None:
-            raise ValueError("loss 'alpha' needs alpha: a list of class weights or 'paper'.")
-        weights = paper_alpha(classes) if alpha == "paper" else [float(a) for a in alpha]
-        if len(weights) != len(classes):
-            raise ValueError(f"alpha has {len(weights)} values but there are {len(classes)} classes {list(classes)}.")
-        return WeightedCrossEntropy(weights), {"loss": name, "class_weights": weights}
-    if name == "attention":
-        if stats is None:
-            raise ValueError("loss 'attention' needs class statistics.")
-        weights, alpha1 = attention_alpha(stats, beta, gamma, q, n, classes)
-        info = {
-            "loss": name,
-            "class_weights": weights,
-            "alpha1": alpha1,
-            "beta": beta,
-            "gamma": gamma,
-            "q": q,
-            "n": n,
-            "class_stats": stats.to_dict(),
-        }
-        return WeightedCrossEntropy(weights), info
-    raise ValueError(f"loss must be one of {LOSSES}, got {name!r}.")
+@register_loss("ce", description="unweighted cross-entropy (softmax, or BCE-with-logits on one logit)")
+def _ce(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    return WeightedCrossEntropy(), {}
+
+
+@register_loss("wcce", description="cross-entropy weighted by inverse class frequency N / (K n_c)")
+def _wcce(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    weights = inverse_frequency_weights(counts)
+    return WeightedCrossEntropy(weights), {"class_weights": weights}
+
+
+@register_loss(
+    "focal",
+    description="softmax focal loss −α (1 − p_y)^γ log p_y (Lin et al.)",
+    params=(
+        ParamSpec(
+            "focal_alpha",
+            0.25,
+            "focal loss: α, the same for every class (a scale of the loss)",
+            low=0.0,
+            high=1.0,
+            high_closed=True,
+        ),
+        _FOCAL_GAMMA,
+    ),
+)
+def _focal(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    return FocalLoss(p["focal_alpha"], p["focal_gamma"]), {}
+
+
+@register_loss(
+    "cb",
+    description="cross-entropy with the class-balanced weights (1 − β) / (1 − β^n_c) of Cui et al.",
+    params=(
+        ParamSpec(
+            "cb_beta",
+            0.999,
+            "class-balanced loss: β; 0 gives equal weights, → 1 inverse frequency",
+            low=0.0,
+            high=1.0,
+            low_closed=True,
+        ),
+    ),
+)
+def _cb(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    weights = class_balanced_weights(counts, p["cb_beta"])
+    return WeightedCrossEntropy(weights), {"class_weights": weights}
+
+
+@register_loss(
+    "alpha",
+    description="cross-entropy weighted by given class weights α (or the paper's hard-coded ones)",
+    params=(
+        ParamSpec(
+            "alpha",
+            None,
+            "class weights in class order, or 'paper' for the paper's α",
+            low=0.0,
+            kind="reals",
+            choices=("paper",),
+        ),
+    ),
+)
+def _alpha(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    alpha = p["alpha"]
+    weights = paper_alpha(classes) if alpha == "paper" else [float(a) for a in alpha]
+    if len(weights) != len(classes):
+        raise ValueError(f"alpha has {len(weights)} values but there are {len(classes)} classes {list(classes)}.")
+    return WeightedCrossEntropy(weights), {"class_weights": weights}

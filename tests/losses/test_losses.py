@@ -30,7 +30,7 @@ def _stats(r_inter, sigma, im) -> ClassStats:
 def test_attention_loss_equals_a_hand_computation() -> None:
     stats = _stats([0.6, 0.5, 0.55], [0.2, 0.3, 0.1], [1.0, 0.5, 0.25])
     beta, gamma, q, n = 0.05, 0.1, 0.25, 0.001
-    loss, info = build_loss("attention", [40, 20, 10], CLASSES, stats, beta=beta, gamma=gamma, q=q, n=n)
+    loss, info = build_loss("attention", [40, 20, 10], CLASSES, stats, {"beta": beta, "gamma": gamma, "q": q, "n": n})
     alpha = []
     for r, s, im in zip(stats.r_inter, stats.sigma_intra, stats.class_im):
         a1 = r - beta * im - gamma * s

@@ -1,0 +1,302 @@
+"""The loss registry: every loss declares its name, builder, parameters and needs in one place.
+
+A loss is added by decorating its builder in one file::
+
+    @register_loss(
+        "my_loss",
+        description="what it computes",
+        params=(ParamSpec("gamma", 2.0, "what gamma does", low=0.0, low_closed=True),),
+    )
+    def _my_loss(class_counts, classes, stats, params):
+        return MyLoss(params["gamma"]), {"class_weights": ...}
+
+A parameter's name is the :class:`~raycxr.train.TrainConfig` field it reads; its range is
+what search spaces and command-line values are checked against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Literal
+
+from torch import nn
+
+from raycxr.losses._stats import ClassStats
+
+#: ``builder(class_counts, classes, stats, params) -> (module, info)``: ``params`` holds
+#: every declared parameter (given or default, checked); ``info`` what the loss derived
+#: (class weights…), which :func:`build_loss` adds to the loss name and parameters.
+LossBuilder = Callable[
+    [list[int], tuple[str, ...], ClassStats | None, dict[str, Any]], tuple[nn.Module, dict[str, object]]
+]
+
+
+def _bound(value: float) -> str:
+    return f"{value:g}"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return repr(int(value))
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return repr(float(value))
+    return repr(value)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a loss.
+
+    Attributes:
+        name: The TrainConfig field the loss reads (``beta``, ``focal_gamma``…).
+        default: Its value when not given; ``None`` means the loss needs it given.
+        description: One line.
+        low, high: Ends of the valid range; ``-inf`` / ``inf`` for none. NaN and ±inf
+            are never valid.
+        low_closed, high_closed: Whether ``low`` / ``high`` themselves are valid.
+        kind: ``"real"`` (one number) or ``"reals"`` (a sequence of numbers, each in the range).
+        choices: Strings also accepted (presets such as ``"paper"``).
+    """
+
+    name: str
+    default: object
+    description: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_closed: bool = False
+    high_closed: bool = False
+    kind: Literal["real", "reals"] = "real"
+    choices: tuple[str, ...] = ()
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the range has a finite end."""
+        return math.isfinite(self.low) or math.isfinite(self.high)
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def contains(self, x: float) -> bool:
+        """Whether the number ``x`` lies in the range (NaN and ±inf never do)."""
+        if not _is_real(x) or not math.isfinite(x):
+            return False
+        above = x >= self.low if self.low_closed else x > self.low
+        below = x <= self.high if self.high_closed else x < self.high
+        return above and below
+
+    def range_text(self) -> str:
+        """The range in words: ``≥ 0``, ``> 0``, ``in (0, 1]``, ``finite``."""
+        low, high = math.isfinite(self.low), math.isfinite(self.high)
+        if low and high:
+            left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
+            return f"in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
+        if low:
+            return f"{'≥' if self.low_closed else '>'} {_bound(self.low)}"
+        if high:
+            return f"{'≤' if self.high_closed else '<'} {_bound(self.high)}"
+        return "finite"
+
+    def expected(self) -> str:
+        """What a valid value is, in words (for error messages)."""
+        if self.kind == "reals":
+            text = f"a list of numbers, each {self.range_text()}"
+        else:
+            text = "a finite number" if not self.bounded else f"a number {self.range_text()}"
+        if self.choices:
+            text += " or one of " + ", ".join(repr(c) for c in self.choices)
+        return text
+
+    def check(self, value: object, loss: str) -> None:
+        """Raise a one-line ValueError naming ``loss``, this parameter, ``value`` and the range.
+
+        ``None`` is refused only when the parameter is required (it means "the default").
+        """
+        if value is None:
+            if self.required:
+                raise ValueError(f"loss {loss!r} needs {self.name}: {self.expected()} ({self.description}).")
+            return
+        if isinstance(value, str) and value in self.choices:
+            return
+        if self.kind == "real":
+            if not _is_real(value) or not math.isfinite(value):
+                raise ValueError(f"loss {loss!r}: {self.name} must be {self.expected()}, got {_shown(value)}.")
+            if not self.contains(value):
+                raise ValueError(f"loss {loss!r}: {self.name} must be {self.range_text()}, got {_shown(value)}.")
+            return
+        if (
+            isinstance(value, str)
+            or not isinstance(value, Sequence)
+            or len(value) == 0
+            or not all(self.contains(v) for v in value)
+        ):
+            raise ValueError(f"loss {loss!r}: {self.name} must be {self.expected()}, got {_shown(value)}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """A registered loss.
+
+    Attributes:
+        name: Its name (the TrainConfig ``loss`` value).
+        builder: Makes the loss module and its info (see :data:`LossBuilder`).
+        params: The TrainConfig fields it reads, with defaults and valid ranges.
+        needs_stats: It needs the attention loss's :class:`ClassStats` of the training rows.
+        binary_only: It needs exactly two classes (a model with one output logit).
+        description: One line.
+    """
+
+    name: str
+    builder: LossBuilder
+    params: tuple[ParamSpec, ...]
+    needs_stats: bool
+    binary_only: bool
+    description: str
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> ParamSpec:
+        """The declared parameter ``name``.
+
+        Raises:
+            KeyError: The loss declares no such parameter.
+        """
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"loss {self.name!r} has no parameter {name!r} (it has {self.param_names}).")
+
+
+_REGISTRY: dict[str, LossSpec] = {}
+
+#: The registered losses, name → :class:`LossSpec`, in registration order (read-only;
+#: ``tuple(LOSSES)`` is the names, ``name in LOSSES`` tests one).
+LOSSES: Mapping[str, LossSpec] = MappingProxyType(_REGISTRY)
+
+
+def register_loss(
+    name: str,
+    *,
+    description: str,
+    params: Sequence[ParamSpec] = (),
+    needs_stats: bool = False,
+    binary_only: bool = False,
+) -> Callable[[LossBuilder], LossBuilder]:
+    """Decorator registering a loss builder under ``name``; returns the builder unchanged.
+
+    Raises:
+        ValueError: ``name`` is taken or not an identifier, a parameter is declared twice,
+            or a default lies outside its own range.
+    """
+    if not name.isidentifier():
+        raise ValueError(f"loss name must be an identifier, got {name!r}.")
+    if name in _REGISTRY:
+        raise ValueError(f"loss {name!r} is already registered.")
+    params = tuple(params)
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"loss {name!r} declares a parameter twice: {names}.")
+    for p in params:
+        if p.default is not None:
+            p.check(p.default, name)
+
+    def decorate(builder: LossBuilder) -> LossBuilder:
+        if name in _REGISTRY:
+            raise ValueError(f"loss {name!r} is already registered.")
+        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description)
+        return builder
+
+    return decorate
+
+
+def loss_spec(name: str) -> LossSpec:
+    """The registered loss ``name``.
+
+    Raises:
+        ValueError: No loss has that name (the message lists those that do).
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"loss must be one of {', '.join(_REGISTRY)}, got {name!r}.") from None
+
+
+def loss_params(name: str, values: Mapping[str, object]) -> dict[str, object]:
+    """The parameters of loss ``name`` found in ``values`` (e.g. a whole TrainConfig dump)."""
+    declared = loss_spec(name).param_names
+    return {k: values[k] for k in declared if k in values}
+
+
+def check_loss_params(name: str, params: Mapping[str, object]) -> None:
+    """Check the given parameters of loss ``name`` against their ranges.
+
+    Parameters the loss does not declare are ignored; those missing take their default.
+
+    Raises:
+        ValueError: One line naming the loss, the parameter, its value and the valid
+            range; or ``name`` is unknown.
+    """
+    spec = loss_spec(name)
+    for p in spec.params:
+        if p.name in params:
+            p.check(params[p.name], name)
+
+
+def build_loss(
+    name: str,
+    class_counts: Sequence[int],
+    classes: Sequence[str],
+    stats: ClassStats | None = None,
+    params: Mapping[str, object] | None = None,
+    **kwargs: object,
+) -> tuple[nn.Module, dict[str, object]]:
+    """The loss module ``name`` and what defines it.
+
+    Args:
+        name: A registered loss (:data:`LOSSES`).
+        class_counts: Training images per class.
+        classes: Class names, in label order.
+        stats: Class statistics of the training rows; needed by losses with ``needs_stats``.
+        params: Parameter values by TrainConfig field name (a whole config dump will do:
+            undeclared keys are ignored); missing ones take their registered default.
+        **kwargs: Parameters given as keywords, the same as ``params`` (for callers that
+            pass ``beta=…, q=…``); a key may not be in both.
+
+    Returns:
+        ``(module, info)``: ``info`` holds ``loss`` (the name), every declared parameter's
+        value, and what the loss derived (``class_weights``…).
+
+    Raises:
+        ValueError: Unknown name; a parameter out of range or missing; missing statistics;
+            a binary-only loss on other than two classes; counts and classes that disagree.
+    """
+    spec = loss_spec(name)
+    params = dict(params or {})
+    both = sorted(set(params) & set(kwargs))
+    if both:
+        raise ValueError(f"build_loss got {both} both in params and as keywords.")
+    params.update(kwargs)
+    values = {p.name: p.default if params.get(p.name) is None else params[p.name] for p in spec.params}
+    check_loss_params(name, values)
+    classes = tuple(classes)
+    counts = [int(c) for c in class_counts]
+    if len(counts) != len(classes):
+        raise ValueError(f"{len(counts)} class counts for {len(classes)} classes {list(classes)}.")
+    if spec.binary_only and len(classes) != 2:
+        raise ValueError(
+            f"loss {name!r} is binary-only (one output logit) and needs 2 classes, got {len(classes)}: {list(classes)}."
+        )
+    if spec.needs_stats and stats is None:
+        raise ValueError(f"loss {name!r} needs class statistics.")
+    module, info = spec.builder(counts, classes, stats, values)
+    return module, {"loss": name, **values, **info}
