@@ -10,6 +10,7 @@ from __future__ import annotations
 from raycxr.losses._logits import as_class_logits, binary_logit, probabilities
 from raycxr.losses._losses import (  # importing it registers the losses
     PAPER_ALPHA,
+    BinaryFocalLoss,
     FocalLoss,
     WeightedCrossEntropy,
     attention_alpha,
@@ -33,6 +34,7 @@ from raycxr.losses._stats import ClassStats, class_statistics
 __all__ = [
     "LOSSES",
     "PAPER_ALPHA",
+    "BinaryFocalLoss",
     "ClassStats",
     "FocalLoss",
     "LossBuilder",

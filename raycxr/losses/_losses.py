@@ -14,8 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import sigmoid_focal_loss
 
-from raycxr.losses._logits import as_class_logits
+from raycxr.losses._logits import as_class_logits, binary_logit
 from raycxr.losses._registry import ParamSpec, register_loss
 from raycxr.losses._stats import ClassStats
 
@@ -122,6 +123,24 @@ def paper_alpha(classes: Sequence[str]) -> list[float]:
     if sorted(classes) != sorted(PAPER_ALPHA):
         raise ValueError(f"alpha preset 'paper' needs the classes {sorted(PAPER_ALPHA)}, got {list(classes)}.")
     return [PAPER_ALPHA[c] for c in classes]
+
+
+class BinaryFocalLoss(nn.Module):
+    """Sigmoid focal loss of Lin et al. on one logit, batch mean (torchvision's ``sigmoid_focal_loss``).
+
+    ``−α_t (1 − p_t)^γ log p_t`` with p = σ(z), p_t = p for label 1 and 1 − p for label 0,
+    α_t = α for label 1 and 1 − α for label 0 (α 0.25, γ 2 in Lin et al. and the CS 542
+    report). Logits are ``(B, 1)``, or ``(B, 2)`` read as z = z₁ − z₀.
+    """
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        z = binary_logit(logits.float())
+        return sigmoid_focal_loss(z, target.to(z.dtype), self.alpha, self.gamma, reduction="mean")
 
 
 # --- Registrations: one entry per loss; the parameter names are TrainConfig fields. ---
@@ -234,3 +253,24 @@ def _alpha(
     if len(weights) != len(classes):
         raise ValueError(f"alpha has {len(weights)} values but there are {len(classes)} classes {list(classes)}.")
     return WeightedCrossEntropy(weights), {"class_weights": weights}
+
+
+@register_loss(
+    "binary_focal",
+    description="sigmoid focal loss on one logit −α_t (1 − p_t)^γ log p_t (Lin et al.; the CS 542 report)",
+    params=(
+        ParamSpec(
+            "focal_alpha",
+            0.25,
+            "binary focal loss: α weighs label 1, 1 − α label 0 (0 or 1 drops a class)",
+            low=0.0,
+            high=1.0,
+        ),
+        _FOCAL_GAMMA,
+    ),
+    binary_only=True,
+)
+def _binary_focal(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    return BinaryFocalLoss(p["focal_alpha"], p["focal_gamma"]), {}

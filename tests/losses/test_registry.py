@@ -41,14 +41,16 @@ def _alpha_param(k: int) -> dict[str, object]:
 
 def test_registry_declares_every_loss() -> None:
     assert tuple(LOSSES)[: len(PAPER_LOSSES)] == PAPER_LOSSES
+    assert "binary_focal" in LOSSES
     for name, spec in LOSSES.items():
         assert isinstance(spec, LossSpec) and spec.name == name and loss_spec(name) is spec
         assert spec.description and "\n" not in spec.description
         assert all(p.description and "\n" not in p.description for p in spec.params)
     assert [n for n, s in LOSSES.items() if s.needs_stats] == ["attention"]
-    assert [n for n, s in LOSSES.items() if s.binary_only] == []
+    assert [n for n, s in LOSSES.items() if s.binary_only] == ["binary_focal"]
     assert loss_spec("attention").param_names == ("beta", "gamma", "q", "n")
     assert loss_spec("focal").param_names == ("focal_alpha", "focal_gamma")
+    assert loss_spec("binary_focal").param_names == ("focal_alpha", "focal_gamma")
     assert loss_spec("cb").param_names == ("cb_beta",)
     assert loss_spec("alpha").param("alpha").required
     assert loss_spec("ce").params == loss_spec("wcce").params == ()
@@ -63,7 +65,7 @@ def test_registry_declares_every_loss() -> None:
         "cb_beta": 0.999,
         "alpha": None,
     }
-    with pytest.raises(ValueError, match=r"loss must be one of attention, ce, wcce, focal, cb, alpha, got 'hinge'\.$"):
+    with pytest.raises(ValueError, match=r"loss must be one of attention, ce, wcce, .*binary_focal, got 'hinge'\.$"):
         loss_spec("hinge")
 
 
@@ -72,7 +74,8 @@ def test_ranges_in_words() -> None:
     assert spec[("attention", "beta")] == spec[("attention", "gamma")] == "finite"
     assert spec[("attention", "q")] == spec[("attention", "n")] == "> 0"
     assert spec[("focal", "focal_alpha")] == "in (0, 1]"
-    assert spec[("focal", "focal_gamma")] == "≥ 0"
+    assert spec[("binary_focal", "focal_alpha")] == "in (0, 1)"
+    assert spec[("focal", "focal_gamma")] == spec[("binary_focal", "focal_gamma")] == "≥ 0"
     assert spec[("cb", "cb_beta")] == "in [0, 1)"
     assert spec[("alpha", "alpha")] == "> 0"
 
@@ -130,7 +133,7 @@ def _outside(p: ParamSpec) -> list[float]:
 
 def test_check_loss_params_rejects_every_out_of_range_value() -> None:
     declared = [(name, p) for name, spec in LOSSES.items() for p in spec.params]
-    assert sum(p.bounded for _, p in declared) >= 6
+    assert sum(p.bounded for _, p in declared) >= 8
     for name, p in declared:
         if p.default is not None:
             check_loss_params(name, {p.name: p.default})
@@ -153,6 +156,7 @@ def test_check_loss_params_rejects_every_out_of_range_value() -> None:
     [
         ("focal", {"focal_gamma": -1}, "loss 'focal': focal_gamma must be ≥ 0, got -1."),
         ("focal", {"focal_alpha": 0.0}, "loss 'focal': focal_alpha must be in (0, 1], got 0.0."),
+        ("binary_focal", {"focal_alpha": 1}, "loss 'binary_focal': focal_alpha must be in (0, 1), got 1."),
         ("cb", {"cb_beta": 1.0}, "loss 'cb': cb_beta must be in [0, 1), got 1.0."),
         ("attention", {"q": 0}, "loss 'attention': q must be > 0, got 0."),
         ("attention", {"n": -0.001}, "loss 'attention': n must be > 0, got -0.001."),
@@ -236,3 +240,32 @@ def test_ce_on_one_logit_is_bce_with_logits() -> None:
     per_item = F.binary_cross_entropy_with_logits(Z[:, 0], Y.float(), reduction="none")
     expected = (per_item * torch.tensor(info["class_weights"])[Y]).mean()
     assert wcce(Z, Y).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# --- binary_focal ---
+
+
+def test_binary_focal_equals_a_hand_computation() -> None:
+    """α = 0.25, γ = 2 on z = (1, −0.5, 2), labels (1, 0, 0): −α_t (1 − p_t)² ln p_t, then the mean."""
+    loss, info = build_loss("binary_focal", [2, 1], ("negative", "positive"))
+    assert info == {"loss": "binary_focal", "focal_alpha": 0.25, "focal_gamma": 2.0}
+    z, y = torch.tensor([[1.0], [-0.5], [2.0]]), torch.tensor([1, 0, 0])
+    # sample 1: y = 1, p_t = σ(1)        = 0.7310585786, α_t = 0.25: 0.25 · 0.2689414214² · 0.3132616875 = 0.0056645144
+    # sample 2: y = 0, p_t = 1 − σ(−0.5) = 0.6224593312, α_t = 0.75: 0.75 · 0.3775406688² · 0.4740769842 = 0.0506801179
+    # sample 3: y = 0, p_t = 1 − σ(2)    = 0.1192029220, α_t = 0.75: 0.75 · 0.8807970780² · 2.1269280110 = 1.2375586346
+    by_hand = (0.0056645144 + 0.0506801179 + 1.2375586346) / 3
+    assert by_hand == pytest.approx(0.4313010889, abs=1e-10)
+    assert loss(z, y).item() == pytest.approx(by_hand, rel=1e-6)
+    two = torch.tensor([[0.5, 1.5], [0.25, -0.25], [-1.0, 1.0]])  # z₁ − z₀ = (1, −0.5, 2)
+    assert loss(two, y).item() == pytest.approx(by_hand, rel=1e-6)
+    half_bce, _ = build_loss("binary_focal", [2, 1], ("n", "p"), params={"focal_alpha": 0.5, "focal_gamma": 0.0})
+    bce = F.binary_cross_entropy_with_logits(z[:, 0], y.float())
+    assert half_bce(z, y).item() == pytest.approx(0.5 * bce.item(), rel=1e-6)
+
+
+def test_binary_focal_needs_two_classes_and_one_or_two_logits() -> None:
+    with pytest.raises(ValueError, match=r"loss 'binary_focal' is binary-only .* got 3: \['a', 'b', 'c'\]\.$"):
+        build_loss("binary_focal", [1, 1, 1], ("a", "b", "c"))
+    loss, _ = build_loss("binary_focal", [1, 1], ("a", "b"))
+    with pytest.raises(ValueError, match="binary logits must have shape"):
+        loss(torch.zeros(2, 3), torch.tensor([0, 1]))
