@@ -143,6 +143,39 @@ class BinaryFocalLoss(nn.Module):
         return sigmoid_focal_loss(z, target.to(z.dtype), self.alpha, self.gamma, reduction="mean")
 
 
+def balanced_weights(counts: Sequence[int]) -> list[float]:
+    """Class weights of Tyagi et al.'s "custom weighted balanced categorical cross-entropy" (our reading).
+
+    The formula of Tyagi et al. (the ResNet-18 row of the paper's Table 1) is not in our
+    sources; this is a documented, defensible definition, not theirs verbatim. We
+    implement the class-weighted categorical cross-entropy ``mean_i(−w[y_i] log p_{i,y_i})``
+    (batch mean, as every loss here) with
+
+        w_c = (N − n_c) / N  /  Z,    Z = Σ_k (N − n_k) n_k / N²,
+        i.e. w_c = N (N − n_c) / Σ_k (N − n_k) n_k,
+
+    for n_c training images of class c out of N. Why: the standard "balanced"
+    cross-entropy (Xie & Tu's HED) weighs the positives by the fraction of negatives,
+    β = |Y₋| / |Y|, and the negatives by 1 − β; (N − n_c) / N is that β for class c taken
+    one-vs-rest, which for K = 2 classes gives w₀ ∝ n₁ and w₁ ∝ n₀ — exactly balanced BCE
+    up to a constant factor. The normalisation Z (our choice) makes the mean weight over
+    the training images Σ_c w_c n_c / N = 1, so the loss keeps CE's scale whatever the
+    class balance. For K > 2 it is milder than inverse frequency (``wcce``): the weight
+    ratio of two classes is (N − n_a) / (N − n_b) rather than n_b / n_a.
+
+    Raises:
+        ValueError: Fewer than two classes have training images (every weight would be 0/0).
+    """
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum()
+    norm = float(((total - counts) * counts).sum())
+    if norm <= 0:
+        raise ValueError(
+            f"cwbcce needs training images of at least two classes, got counts {counts.astype(int).tolist()}."
+        )
+    return (total * (total - counts) / norm).tolist()
+
+
 # --- Registrations: one entry per loss; the parameter names are TrainConfig fields. ---
 
 _FOCAL_GAMMA = ParamSpec(
@@ -274,3 +307,14 @@ def _binary_focal(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     return BinaryFocalLoss(p["focal_alpha"], p["focal_gamma"]), {}
+
+
+@register_loss(
+    "cwbcce",
+    description="custom weighted balanced CE (Tyagi et al.; our reading): weights ∝ (N − n_c), mean weight 1",
+)
+def _cwbcce(
+    counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
+) -> tuple[nn.Module, dict[str, object]]:
+    weights = balanced_weights(counts)
+    return WeightedCrossEntropy(weights), {"class_weights": weights}

@@ -41,7 +41,7 @@ def _alpha_param(k: int) -> dict[str, object]:
 
 def test_registry_declares_every_loss() -> None:
     assert tuple(LOSSES)[: len(PAPER_LOSSES)] == PAPER_LOSSES
-    assert "binary_focal" in LOSSES
+    assert {"binary_focal", "cwbcce"} <= set(LOSSES)
     for name, spec in LOSSES.items():
         assert isinstance(spec, LossSpec) and spec.name == name and loss_spec(name) is spec
         assert spec.description and "\n" not in spec.description
@@ -53,7 +53,7 @@ def test_registry_declares_every_loss() -> None:
     assert loss_spec("binary_focal").param_names == ("focal_alpha", "focal_gamma")
     assert loss_spec("cb").param_names == ("cb_beta",)
     assert loss_spec("alpha").param("alpha").required
-    assert loss_spec("ce").params == loss_spec("wcce").params == ()
+    assert loss_spec("ce").params == loss_spec("wcce").params == loss_spec("cwbcce").params == ()
     defaults = {p.name: p.default for s in LOSSES.values() for p in s.params}
     assert defaults == {
         "beta": 0.05,
@@ -65,7 +65,7 @@ def test_registry_declares_every_loss() -> None:
         "cb_beta": 0.999,
         "alpha": None,
     }
-    with pytest.raises(ValueError, match=r"loss must be one of attention, ce, wcce, .*binary_focal, got 'hinge'\.$"):
+    with pytest.raises(ValueError, match=r"loss must be one of attention, ce, wcce, .*cwbcce, got 'hinge'\.$"):
         loss_spec("hinge")
 
 
@@ -269,3 +269,35 @@ def test_binary_focal_needs_two_classes_and_one_or_two_logits() -> None:
     loss, _ = build_loss("binary_focal", [1, 1], ("a", "b"))
     with pytest.raises(ValueError, match="binary logits must have shape"):
         loss(torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+# --- cwbcce ---
+
+LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-0.5, 1.5, 0.0], [1.0, 1.0, 1.0]])
+TARGET = torch.tensor([0, 2, 1, 2])
+
+
+def test_cwbcce_equals_a_hand_computation() -> None:
+    # counts (40, 20, 10), N = 70: w_c ∝ N − n_c = (30, 50, 60); Σ_k (N − n_k) n_k = 1200 + 1000 + 600 = 2800,
+    # so w_c = 70 · (30, 50, 60) / 2800 = (0.75, 1.25, 1.5), and Σ_c w_c n_c / N = (30 + 25 + 15) / 70 = 1.
+    loss, info = build_loss("cwbcce", [40, 20, 10], ("a", "b", "c"))
+    assert info == {"loss": "cwbcce", "class_weights": pytest.approx([0.75, 1.25, 1.5])}
+    weights = [0.75, 1.25, 1.5]
+    by_hand = 0.0
+    for logits, y in zip(LOGITS.tolist(), TARGET.tolist()):
+        p = math.exp(logits[y]) / sum(math.exp(v) for v in logits)
+        by_hand -= weights[y] * math.log(p)
+    by_hand /= len(TARGET)  # batch mean
+    assert loss(LOGITS, TARGET).item() == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_cwbcce_on_two_classes_is_balanced_bce() -> None:
+    """K = 2: balanced BCE −[β y ln p + (1 − β)(1 − y) ln(1 − p)], β = n₀ / N = 0.75, times N² / (2 n₀ n₁)."""
+    loss, info = build_loss("cwbcce", [30, 10], ("negative", "positive"))
+    assert info["class_weights"] == pytest.approx([2 / 3, 2.0])  # 8/3 · (0.25, 0.75)
+    p = torch.sigmoid(Z[:, 0])
+    beta = 0.75
+    balanced = -(beta * Y * torch.log(p) + (1 - beta) * (1 - Y) * torch.log(1 - p)).mean()
+    assert loss(Z, Y).item() == pytest.approx(8 / 3 * balanced.item(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"cwbcce needs training images of at least two classes, got counts \[5, 0\]"):
+        build_loss("cwbcce", [5, 0], ("negative", "positive"))
