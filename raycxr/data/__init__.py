@@ -10,7 +10,7 @@ from raycxr.data._cache import (
     default_cache_dir,
 )
 from raycxr.data._index import DatasetIndex, index_csv, index_dataset, index_folder
-from raycxr.data._io import read_image
+from raycxr.data._io import ModalityWarning, is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -48,6 +48,7 @@ __all__ = [
     "DecodedImages",
     "LeakageAudit",
     "Manifest",
+    "ModalityWarning",
     "PredefinedFolds",
     "Split",
     "TestSpec",
@@ -67,10 +68,12 @@ __all__ = [
     "index_csv",
     "index_dataset",
     "index_folder",
+    "is_dicom",
     "make_manifest",
     "perceptual_hashes",
     "predefined_splits",
     "read_fold_files",
+    "read_gray",
     "read_image",
     "read_manifest",
     "relative_files",

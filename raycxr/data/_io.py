@@ -1,4 +1,4 @@
-"""Read one radiograph from disk into a square 8-bit grayscale array."""
+"""Read one radiograph from disk into an 8-bit grayscale array (native size or a resized square)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,23 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 Interpolation = Literal["nearest", "bilinear"]
 
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
+
 _PIL_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+_HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+_RASTER_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
+_RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
 
-def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+class ModalityWarning(UserWarning):
+    """A DICOM file whose Modality is not a radiograph's (CR, DX) was read anyway."""
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """Stretch a high-bit-depth image to 0..255 by its own min and max.
 
     16-bit radiographs rarely use the full 16 bits (12 is common), so a fixed divisor
@@ -26,38 +35,93 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.round((pixels - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def _read_dicom(path: Path) -> np.ndarray:
-    import pydicom
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (pydicom's span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
-    ds = pydicom.dcmread(path)
-    pixels = ds.pixel_array
-    if pixels.ndim == 3:  # colour or multi-frame: take the luminance of the first frame
-        pixels = pixels[..., 0] if pixels.shape[-1] in (3, 4) else pixels[0]
-    gray = _to_uint8(pixels)
-    if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":
-        gray = 255 - gray  # MONOCHROME1: low values are bright
-    return gray
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(132)
+
+
+def _looks_dicom(path: Path, head: bytes) -> bool:
+    if head.startswith(_RASTER_MAGIC):
+        return False
+    return head[128:132] == b"DICM" or path.suffix.lower() in DICOM_SUFFIXES
+
+
+def is_dicom(path: str | Path) -> bool:
+    """Whether :func:`read_gray` reads ``path`` as DICOM.
+
+    True for the 'DICM' marker at byte 128 (whatever the name: PACS exports often have
+    no suffix) and for a ``.dcm``/``.dicom`` file that is not a PNG or JPEG.
+    """
+    path = Path(path)
+    return _looks_dicom(path, _head(path))
 
 
 def _read_raster(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            return _to_uint8(np.asarray(image))
+    with Image.open(path) as opened:
+        image = opened
+        if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            image = ImageOps.exif_transpose(image)  # as a viewer shows it (photos of films)
+        if image.mode in _HIGH_BIT_MODES:
+            return to_uint8(np.asarray(image))
         return np.asarray(image.convert("L"))
 
 
-def read_image(path: str | Path, size: int, interpolation: Interpolation = "nearest") -> np.ndarray:
-    """Decode an image and resize it to ``size`` × ``size`` 8-bit grayscale.
+def read_gray(path: str | Path) -> np.ndarray:
+    """Decode an image to 8-bit grayscale at its native size.
 
-    Reads 8- and 16-bit PNG and JPEG, grayscale or colour, and DICOM (MONOCHROME1 is
-    inverted so that bone is bright). Images above 8 bits are stretched to 0..255.
+    PNG and JPEG: 8-bit grayscale as stored, colour as its luminance, 16-bit (``I;16``
+    modes) stretched by its min and max; an EXIF orientation is applied. DICOM (by the
+    'DICM' marker or a ``.dcm``/``.dicom`` suffix): Modality LUT, then the first VOI LUT
+    or window (else min–max), MONOCHROME1 inverted so that bone is bright, first frame
+    only, colour as luminance; see :mod:`raycxr.data._dicom`.
+
+    Raises:
+        OSError: A PNG/JPEG (or other non-DICOM) file that cannot be read, or a missing
+            file. The message starts with the path and says what was expected.
+        ValueError: An empty file, or a DICOM file that cannot be read or decoded
+            (message as above; for compressed pixel data without a decoder it names the
+            transfer syntax and the packages that would decode it).
+
+    Warns:
+        ModalityWarning: A DICOM whose Modality is not CR or DX.
+    """
+    path = Path(path)
+    head = _head(path)
+    if not head:
+        raise ValueError(f"{path}: the file is empty (expected a PNG, JPEG or DICOM image).")
+    if _looks_dicom(path, head):
+        from raycxr.data._dicom import read_dicom_gray
+
+        reader, error_type, expected = read_dicom_gray, ValueError, "a DICOM image"
+    else:
+        known = path.suffix.lower() in _RASTER_SUFFIXES
+        reader, error_type = _read_raster, OSError
+        expected = "a PNG or JPEG image" if known else "a PNG, JPEG or DICOM image"
+    try:
+        gray = reader(path)
+    except MemoryError:
+        raise
+    except Exception as error:
+        if isinstance(error, (OSError, ValueError)) and str(error).startswith(f"{path}: "):
+            raise
+        reason = f"{type(error).__name__}: {one_line(error)}"
+        raise error_type(f"{path}: cannot read it as {expected} ({reason}).") from error
+    return np.ascontiguousarray(gray, dtype=np.uint8)
+
+
+def read_image(path: str | Path, size: int, interpolation: Interpolation = "nearest") -> np.ndarray:
+    """Decode an image (as :func:`read_gray`) and resize it to ``size`` × ``size``.
 
     Raises:
         OSError, ValueError: The file cannot be read or decoded (the caller collects
-            these per file).
+            these per file); see :func:`read_gray`.
     """
-    path = Path(path)
-    gray = _read_dicom(path) if path.suffix.lower() in (".dcm", ".dicom") else _read_raster(path)
+    gray = read_gray(path)
     if gray.shape != (size, size):
         resized = Image.fromarray(gray).resize((size, size), _PIL_RESAMPLE[interpolation])
         gray = np.asarray(resized)
