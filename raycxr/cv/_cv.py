@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import ray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from raycxr.cv._configs import BASELINES, REFERENCE, configurations, read_experiment
@@ -26,7 +25,8 @@ from raycxr.cv._report import (
 )
 from raycxr.cv._run import CVData, FoldRun, execute
 from raycxr.data import relative_files
-from raycxr.run import Partition, Scaling, cv_splits, load_partition, ray_session, refit_split
+from raycxr.losses import loss_spec
+from raycxr.run import Partition, Scaling, cv_splits, load_partition, put_images, ray_session, refit_split
 from raycxr.train import TrainConfig, split_statistics
 from raycxr.tune import DEFAULT_METRIC, STUDY_FILE, SearchSpace, TuneSettings, demo_data
 
@@ -63,7 +63,6 @@ class CVSettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown baseline(s) {sorted(unknown)}; expected 'all', 'none' or {list(BASELINES)}")
         return value
-
 
     def scaling(self) -> Scaling:
         """Resources and execution path of each run (raises ``ValueError`` for a bad combination)."""
@@ -141,13 +140,13 @@ def run_cv(settings: CVSettings) -> CVResult:
     folds = len(splits)
     if len(partition.test):
         splits.append(refit_split(partition, cfg))
-    attention = any(values.get("loss", "attention") == "attention" for values in configs.values())
+    attention = any(loss_spec(values.get("loss", "attention")).needs_stats for values in configs.values())
     stats = [split_statistics(partition, split, cfg) for split in splits] if attention else []
     data_settings = {"data": cfg.data, "folds": cfg.folds, "split": cfg.split, "folds_dir": cfg.folds_dir}
     configs = {name: {**values, **data_settings} for name, values in configs.items()}
     with ray_session(settings.address, scaling, settings.max_concurrent, directory, "experiment folder") as concurrency:
         data = CVData(
-            images=ray.put(partition.images),
+            images=put_images(partition, cfg, {TrainConfig(**values).image_size for values in configs.values()}),
             labels=partition.labels,
             classes=partition.classes,
             splits=splits,
@@ -227,9 +226,7 @@ def _report(
             for r in refits
         ]
         chosen = selected if any(p.config == selected for p in predictions) else predictions[0].config
-        final = final_test(
-            predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed
-        )
+        final = final_test(predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed)
     done = {name for name in names if any(r.config == name and r.metrics for r in cv_runs)}
     figures = {
         "Confusion matrices (CV)": [

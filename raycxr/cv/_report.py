@@ -295,8 +295,12 @@ def _model_card(context: dict[str, Any], final: FinalTest | None) -> list[str]:
         f"- **Leakage**: {context['leakage']}",
         "- **Known limitations**: sources are confounded with classes in public COVID collections (a model can "
         "learn the source); the CV estimate of searched configurations is optimistic (they were selected on the "
-        "same images); " + ("no untouched test set was kept." if final is None else
-                            "one test set, one split seed: the CIs do not cover a different population."),
+        "same images); "
+        + (
+            "no untouched test set was kept."
+            if final is None
+            else "one test set, one split seed: the CIs do not cover a different population."
+        ),
         "",
     ]
     table = context["counts"].reset_index()

@@ -20,7 +20,7 @@ import torch
 from ray import tune
 
 from raycxr.data import Split
-from raycxr.losses import ClassStats
+from raycxr.losses import ClassStats, loss_spec
 from raycxr.run import RunContext, Scaling, checkpoint_config, result_files, trainable, tune_config_options
 from raycxr.train import FitState, TrainConfig, fit, scalars
 from raycxr.train._cli import jsonable
@@ -36,7 +36,7 @@ CV_RECORD = "cv.json"
 class CVData:
     """What every (configuration, fold) run reads; the images by reference."""
 
-    images: ray.ObjectRef
+    images: dict[int, ray.ObjectRef]  #: per image size a configuration trains at
     labels: np.ndarray
     classes: tuple[str, ...]
     splits: list[Split]
@@ -60,8 +60,8 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
     """Train one configuration on one split (a CV fold, or the refit); the last report carries test results."""
     cfg = TrainConfig(**data.configs[params["config"]])
     split = data.splits[params["fold"]]
-    images = ray.get(data.images)
-    stats = data.stats[params["fold"]] if cfg.loss == "attention" else None
+    images = ray.get(data.images[cfg.image_size])
+    stats = data.stats[params["fold"]] if loss_spec(cfg.loss).needs_stats else None
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
         context.report(row, state.state_dict())

@@ -41,6 +41,7 @@ from raycxr.data._splits import (
     stratified_folds,
     train_val_split,
 )
+from raycxr.data._task import select_task
 
 __all__ = [
     "BadImagesError",
@@ -77,6 +78,7 @@ __all__ = [
     "read_image",
     "read_manifest",
     "relative_files",
+    "select_task",
     "stratified_folds",
     "train_val_split",
     "verify_manifest",

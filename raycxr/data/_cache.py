@@ -13,7 +13,7 @@ import numpy as np
 from raycxr.data._index import DatasetIndex
 from raycxr.data._io import Interpolation, read_image
 
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"  # 2: DICOM windowing and Modality LUT
 
 
 class BadImagesError(ValueError):

@@ -22,12 +22,15 @@ class DatasetIndex:
         classes: Class names; their order defines the label integers and is recorded
             with every result.
         groups: Group (e.g. the image's source) of each image, or ``None``.
+        absent: File stems (upper case) of images the task leaves out (classes not in
+            ``--classes``): fold files may name them; they are skipped, not errors.
     """
 
     paths: tuple[Path, ...]
     labels: np.ndarray
     classes: tuple[str, ...]
     groups: np.ndarray | None = None
+    absent: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.labels):
@@ -56,6 +59,7 @@ class DatasetIndex:
             labels=self.labels[keep],
             classes=self.classes,
             groups=None if self.groups is None else self.groups[keep],
+            absent=self.absent,
         )
 
 

@@ -300,6 +300,8 @@ def read_fold_files(index: DatasetIndex, files: Sequence[str | Path]) -> Predefi
         table = pd.read_csv(file, dtype=str)
         if "FILE NAME" not in table.columns:
             raise ValueError(f"{file}: no 'FILE NAME' column (columns: {list(table.columns)}).")
+        if index.absent:  # images of classes the task leaves out: absent, not unknown
+            table = table[~table["FILE NAME"].str.strip().str.upper().isin(index.absent - set(rows_of))]
         names = table["FILE NAME"].str.strip().str.upper()
         unknown = sorted(set(names) - set(rows_of))
         if unknown:

@@ -9,17 +9,22 @@ import torch
 from torch import nn
 
 FreezeMode = Literal["prefix", "stochastic"]
-LEAF_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU6)
 MOBILENET_V2_LEAF_LAYERS = 139  #: len(leaf_layers(mobilenet_v2().features))
 
 
 def leaf_layers(features: nn.Module) -> list[nn.Module]:
-    """The backbone's Conv2d, BatchNorm2d and ReLU6 modules in forward order.
+    """The layers ``freeze_ratio`` counts, in the order they are defined (forward order for
+    every built-in backbone): modules without children, and modules that hold parameters
+    of their own (timm's ``BatchNormAct2d`` holds its BatchNorm's and an activation child).
 
-    For MobileNetV2 these are the 139 layers the freeze ratio counts (the equivalent of
-    the 154 Keras layers, which also count pads, adds and the input).
+    For MobileNetV2 these are its 139 Conv2d, BatchNorm2d and ReLU6 modules (the equivalent
+    of the 154 Keras layers, which also count pads, adds and the input).
     """
-    return [m for m in features.modules() if isinstance(m, LEAF_TYPES)]
+    return [
+        m
+        for m in features.modules()
+        if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None
+    ]
 
 
 def choose_frozen(n_layers: int, ratio: float, mode: FreezeMode = "prefix", seed: int = 0) -> list[int]:
@@ -40,14 +45,19 @@ def choose_frozen(n_layers: int, ratio: float, mode: FreezeMode = "prefix", seed
 
 
 def freeze(layers: list[nn.Module], positions: list[int]) -> None:
-    """Stop gradients of the layers at ``positions``; mark them so BatchNorm stays in eval."""
+    """Stop gradients of the layers at ``positions``; mark them so BatchNorm stays in eval.
+
+    Only a layer's own parameters are frozen: a layer with children (timm's ``BatchNormAct2d``,
+    a ViT's class token holder) leaves its children to their own positions.
+    """
     for i in positions:
-        layers[i].requires_grad_(False)
+        for p in layers[i].parameters(recurse=False):
+            p.requires_grad_(False)
         layers[i].raycxr_frozen = True  # read by FreezeNet.train()
 
 
 def keep_frozen_batchnorm_in_eval(module: nn.Module) -> None:
     """Put frozen BatchNorm layers in eval mode: their running statistics stay fixed (Keras)."""
     for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d) and getattr(m, "raycxr_frozen", False):
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and getattr(m, "raycxr_frozen", False):
             m.eval()

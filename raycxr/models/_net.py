@@ -1,28 +1,21 @@
-"""Mobile Freeze-Net: ImageNet MobileNetV2, the first part of its layers frozen, a small head."""
+"""The network raycxr trains: a registered backbone, the first part (or a random part) of its
+layers frozen, a registered head and a classifier — the Mobile Freeze-Net by default."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import torch
-import torchvision
 from torch import nn
 
-from raycxr.models._freeze import (
-    MOBILENET_V2_LEAF_LAYERS,
-    FreezeMode,
-    choose_frozen,
-    freeze,
-    keep_frozen_batchnorm_in_eval,
-    leaf_layers,
-)
-from raycxr.models._weights import find_imagenet_weights, load_state_dict
+from raycxr.models._freeze import FreezeMode, choose_frozen, freeze, keep_frozen_batchnorm_in_eval, leaf_layers
+from raycxr.models._heads import HeadOptions, HeadPool, get_head
+from raycxr.models._registry import Features, Normalization, get_backbone
+from raycxr.models._weights import load_state_dict
 
-HeadName = Literal["gmp", "gap", "mlp"]
-Normalization = Literal["unit", "imagenet"]
-HEADS = ("gmp", "gap", "mlp")
-MIN_IMAGE_SIZE = 32  # MobileNetV2 downsamples by 32
+MIN_IMAGE_SIZE = 32  #: the smallest input of the built-in backbones but Inception-V3 (75)
+AUX_LOSS_WEIGHT = 0.4  #: weight of Inception-V3's auxiliary logits' loss (torchvision's recipe)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -51,55 +44,48 @@ class GrayscaleInput(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def _head(name: str, in_features: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
-    """(pooling + feature layers, classifier) of a head; the first output is the embedding."""
-    if name == "gmp":  # the paper's code: GlobalMaxPooling2D → Dense(K)
-        return nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()), nn.Linear(in_features, num_classes)
-    if name == "gap":  # torchvision's MobileNetV2 classifier
-        return (
-            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2)),
-            nn.Linear(in_features, num_classes),
-        )
-    if name == "mlp":  # the CS 542 report: GAP → 512 → 256 ("feature" layer) → K
-        features = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(in_features, 512),
-            nn.ReLU(inplace=True),
-            nn.Linear(512, 256),
-            nn.ReLU(inplace=True),
-        )
-        return features, nn.Linear(256, num_classes)
-    raise ValueError(f"head must be one of {HEADS}, got {name!r}.")
-
-
 class FreezeNet(nn.Module):
-    """MobileNetV2 backbone with a frozen subset of layers, and a classification head.
+    """A backbone with a frozen subset of layers, a head and a classifier.
 
+    ``forward`` gives ``(B, outputs)`` logits (one logit for a binary task); during training
+    a backbone with an auxiliary branch (Inception-V3) gives ``(logits, aux_logits)``.
     ``train()`` keeps frozen BatchNorm layers in eval mode, so their running statistics
     never change (as Keras does for non-trainable layers).
     """
 
     def __init__(
-        self,
-        num_classes: int,
-        head: HeadName = "gmp",
-        normalize: Normalization = "unit",
-        backbone: nn.Module | None = None,
+        self, features: Features, head: nn.Module, width: int, outputs: int, normalize: Normalization = "unit"
     ) -> None:
         super().__init__()
-        mobilenet = backbone if backbone is not None else torchvision.models.mobilenet_v2()
         self.input = GrayscaleInput(normalize)
-        self.features = mobilenet.features
-        self.pool, self.classifier = _head(head, mobilenet.last_channel, num_classes)
+        self.features = features.blocks
+        self.pool = head
+        self.classifier = nn.Linear(width, outputs)
+        self.aux_at = -1
+        self.aux: nn.Module | None = None
+        if features.aux is not None:
+            self.aux_at = features.aux[0]
+            self.aux = nn.Sequential(features.aux[1], nn.Linear(features.aux[2], outputs))
         self.frozen_layers: list[int] = []
+        self.backbone = ""
+
+    def run_blocks(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Feature blocks ``start…`` on ``x``: the last output, and the auxiliary logits in training."""
+        aux = None
+        for i, block in enumerate(self.features[start:], start):
+            x = block(x)
+            if i == self.aux_at and self.aux is not None and self.aux.training:
+                aux = self.aux(x)
+        return x, aux
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The penultimate (feature) layer, e.g. for t-SNE."""
-        return self.pool(self.features(self.input(images)))
+        """The feature layer (the head's output), e.g. for t-SNE."""
+        return self.pool(self.run_blocks(self.input(images))[0])
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.embed(images))
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x, aux = self.run_blocks(self.input(images))
+        logits = self.classifier(self.pool(x))
+        return logits if aux is None else (logits, aux)
 
     def train(self, mode: bool = True) -> FreezeNet:
         super().train(mode)
@@ -116,13 +102,16 @@ class FreezeNet(nn.Module):
 
         Those blocks (and the input adapter) are a fixed function of the image: no trainable
         parameter, BatchNorm in eval mode, no dropout. A block the freeze cut runs through —
-        ``features[9]`` at r = 0.5, a residual block — is not counted, so its skip connection
-        is always computed from its own input.
+        ``features[9]`` of MobileNetV2 at r = 0.5, a residual block — is not counted, so its
+        skip connection is always computed from its own input. Stochastic freezing rarely
+        freezes a whole first block, so its count is usually 0.
         """
         count = 0
         for block in self.features:
             if not all(getattr(m, "raycxr_frozen", False) for m in leaf_layers(block)):
                 break
+            if any(_is_random(m) for m in block.modules()):
+                break  # dropout / stochastic depth: random in training, not a fixed function of the image
             count += 1
         return count
 
@@ -141,20 +130,29 @@ class FreezeNet(nn.Module):
         return {"trainable": trainable, "frozen": frozen}
 
 
+def _is_random(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.dropout._DropoutNd) or type(module).__name__ in ("StochasticDepth", "DropPath")
+
+
 class FreezeNetTail(nn.Module):
     """The part of a :class:`FreezeNet` after its first ``blocks`` feature blocks.
 
     ``net.tail(k)(net.prefix(k)(images)) == net(images)``: training the tail on cached
     prefix activations trains the same parameters (shared with ``net``) on the same function.
+    (An auxiliary branch fed by a cached block is not run: it only trains itself, never
+    the main output, since every layer before it is frozen.)
     """
 
     def __init__(self, net: FreezeNet, blocks: int) -> None:
         super().__init__()
+        self.net, self.start = [net], blocks  # a list: not a submodule, so no parameter twice
         self.features = nn.Sequential(*net.features[blocks:])
-        self.pool, self.classifier = net.pool, net.classifier
+        self.pool, self.classifier, self.aux = net.pool, net.classifier, net.aux
 
-    def forward(self, activations: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(activations)))
+    def forward(self, activations: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x, aux = self.net[0].run_blocks(activations, self.start)
+        logits = self.classifier(self.pool(x))
+        return logits if aux is None else (logits, aux)
 
     def train(self, mode: bool = True) -> FreezeNetTail:
         super().train(mode)
@@ -167,47 +165,102 @@ def build_model(
     weights: str | Path = "imagenet",
     freeze_ratio: float = 0.5,
     freeze_mode: FreezeMode = "prefix",
-    head: HeadName = "gmp",
+    head: str = "gmp",
     normalize: Normalization = "unit",
     seed: int = 0,
+    *,
+    backbone: str = "mobilenet_v2",
+    image_size: int | None = None,
+    head_widths: Sequence[int] = (256,),
+    head_dropout: float = 0.0,
+    head_pool: HeadPool = "flatten",
 ) -> FreezeNet:
-    """Build a Mobile Freeze-Net.
+    """Build a network: a registered backbone, part of it frozen, a registered head.
 
     Args:
-        num_classes: Number of output classes.
-        weights: ``"imagenet"`` (torchvision's cache or the offline package), ``"none"``
-            (random initialisation), or the path of a torchvision MobileNetV2 state dict.
-        freeze_ratio: Fraction r of the 139 backbone leaf layers to freeze; r = 0.5 cuts
-            right after the depthwise BatchNorm of ``features[9]``, the paper's cut.
+        num_classes: Number of outputs: the classes, or 1 (one sigmoid logit for a binary task).
+        weights: ``"imagenet"`` (the library's download and cache; MobileNetV2 also the offline
+            package), ``"none"`` (random initialisation), or the path of a state dict of the
+            backbone's source network (torchvision's or timm's).
+        freeze_ratio: Fraction r of the backbone's leaf layers to freeze; for MobileNetV2
+            (139 layers) r = 0.5 cuts right after the depthwise BatchNorm of ``features[9]``,
+            the paper's cut.
         freeze_mode: ``"prefix"`` freezes the first ⌊r·L⌋ layers; ``"stochastic"``
             freezes ⌊r·L⌋ layers chosen at random with ``seed`` (the paper's baseline).
-        head: ``"gmp"`` (paper), ``"gap"`` (torchvision) or ``"mlp"`` (GAP → 512 → 256 → K).
+        head: A registered head (``gmp``, ``gap``, ``mlp``, ``dense``).
         normalize: ``"unit"`` scales to [0, 1] (paper); ``"imagenet"`` also standardises.
-        seed: Seed of the head's initialisation and of stochastic freezing.
+        seed: Seed of the initialisation and of stochastic freezing.
+        backbone: A registered backbone, or ``timm:<name>``.
+        image_size: Input side; needed by heads that flatten (default: the backbone's).
+        head_widths, head_dropout, head_pool: Options of the ``dense`` head.
 
     Raises:
-        ValueError: A value is out of range or unknown.
-        FileNotFoundError: ImageNet weights were asked for and none can be found.
+        ValueError: A value is out of range or unknown, or weights do not fit the backbone.
+        FileNotFoundError: ImageNet weights were asked for and none can be had.
     """
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
-    frozen = choose_frozen(MOBILENET_V2_LEAF_LAYERS, freeze_ratio, freeze_mode, seed)  # validates before any work
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1 (1: one logit of a binary task), got {num_classes}.")
+    spec = get_backbone(backbone)
+    size = spec.default_size if image_size is None else image_size
+    check_image_size(size, backbone)
+    head_spec = get_head(head)
+    options = HeadOptions(tuple(head_widths), head_dropout, head_pool)
     state = None
-    if str(weights) != "none":
-        state = load_state_dict(find_imagenet_weights(None if str(weights) == "imagenet" else weights))
-    with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
+    if str(weights) == "imagenet":
+        if spec.imagenet is None:
+            raise ValueError(f"backbone {backbone!r} has no ImageNet weights: use --weights none (or a file).")
+        state = spec.imagenet()
+    elif str(weights) != "none":
+        state = load_state_dict(weights)
+    with torch.random.fork_rng(devices=[]):  # same seed, same initial weights (loading comes after init)
         torch.manual_seed(seed)
-        mobilenet = torchvision.models.mobilenet_v2()
-        model = FreezeNet(num_classes, head, normalize, backbone=mobilenet)
-    if state is not None:
-        mobilenet.load_state_dict(state)
-    layers = leaf_layers(mobilenet.features)
+        features = spec.build(state)
+        shape = _output_shape(features.blocks, size) if head_spec.spatial else (features.channels, 1, 1)
+        pool, width = head_spec.build(shape, options)
+        model = FreezeNet(features, pool, width, num_classes, normalize)
+    layers = leaf_layers(model.features)
+    frozen = choose_frozen(len(layers), freeze_ratio, freeze_mode, seed)
     freeze(layers, frozen)
     model.frozen_layers = frozen
+    model.backbone = spec.name
     return model
 
 
-def check_image_size(size: int) -> None:
-    """Raise ValueError if ``size`` is too small for MobileNetV2 (at least 32 pixels)."""
-    if size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} pixels for MobileNetV2, got {size}.")
+@torch.no_grad()
+def _output_shape(blocks: nn.Sequential, size: int) -> tuple[int, int, int]:
+    """``(C, h, w)`` of the blocks' output for a ``size`` × ``size`` image (one eval-mode pass)."""
+    training = blocks.training
+    blocks.eval()
+    try:
+        out = blocks(torch.zeros(1, 3, size, size))
+    finally:
+        blocks.train(training)
+    return tuple(out.shape[1:])
+
+
+def check_image_size(size: int, backbone: str = "mobilenet_v2") -> None:
+    """Raise ValueError if ``size`` is below ``backbone``'s minimum input size."""
+    spec = get_backbone(backbone)
+    if size < spec.min_size:
+        raise ValueError(f"image_size must be at least {spec.min_size} pixels for {spec.name}, got {size}.")
+
+
+def check_weights(backbone: str, weights: str | Path) -> None:
+    """Fail now, not in a trial, if ``weights`` cannot be had for ``backbone`` or do not fit it.
+
+    Raises:
+        ValueError: Unknown backbone, a from-scratch backbone asked for ImageNet weights, or a
+            file that is not a state dict of the backbone.
+        FileNotFoundError: ImageNet weights that cannot be found or downloaded (the message
+            names the backbone and the file to pass with ``--weights``), or a missing file.
+    """
+    spec = get_backbone(backbone)
+    if str(weights) == "none":
+        return
+    if str(weights) == "imagenet":
+        if spec.imagenet is None:
+            raise ValueError(f"backbone {backbone!r} has no ImageNet weights: use --weights none (or a file).")
+        spec.imagenet()
+        return
+    with torch.random.fork_rng(devices=[]):
+        spec.build(load_state_dict(weights))

@@ -25,7 +25,9 @@ from raycxr.run._partition import (
     create_partition,
     cv_splits,
     dev_split,
+    images_at,
     load_partition,
+    put_images,
     refit_split,
 )
 from raycxr.run._scaling import TRAINERS, TRIAL_DRIVER_RESOURCES, Scaling, Trainer
@@ -51,9 +53,11 @@ __all__ = [
     "create_partition",
     "cv_splits",
     "dev_split",
+    "images_at",
     "launcher_maximum",
     "load_partition",
     "max_cluster_resources",
+    "put_images",
     "quiet_train_logs",
     "ray_session",
     "refit_split",

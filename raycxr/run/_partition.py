@@ -16,10 +16,12 @@ scored once on ``test`` (:func:`refit_split`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import ray
 
 from raycxr.data import (
     DatasetIndex,
@@ -32,7 +34,6 @@ from raycxr.data import (
     find_duplicates,
     fold_files_in,
     hash_index,
-    index_dataset,
     make_manifest,
     perceptual_hashes,
     predefined_splits,
@@ -43,7 +44,7 @@ from raycxr.data import (
     train_val_split,
     verify_manifest,
 )
-from raycxr.train import TrainConfig
+from raycxr.train import TrainConfig, task_index
 
 SPLITS_FILE = "splits.csv"
 LEAKAGE_FILE = "leakage.csv"
@@ -108,7 +109,7 @@ def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: 
     """
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
-    index, images = _decode(index_dataset(cfg.data), cfg)
+    index, images = _decode(task_index(cfg), cfg)
     removed = 0
     if dedupe:
         pairs = find_duplicates(hash_index(index), perceptual_hashes(images))
@@ -140,7 +141,7 @@ def load_partition(cfg: TrainConfig, directory: Path) -> Partition:
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     manifest = read_manifest(path)
-    index = index_dataset(cfg.data)
+    index = task_index(cfg)
     verify_manifest(manifest, index, cfg.data)
     listed = set(manifest.table["file"])
     index = index.subset(np.array([f in listed for f in relative_files(index, cfg.data)], dtype=bool))
@@ -205,3 +206,20 @@ def cv_splits(partition: Partition, cfg: TrainConfig) -> list[Split]:
                 f"({SPLITS_FILE}): {shown}. Fold files must only name dev images."
             )
     return predefined_splits(partition.index, predefined, cfg.val_fraction, cfg.seed)
+
+
+def images_at(partition: Partition, cfg: TrainConfig, size: int) -> np.ndarray:
+    """The partition's images at ``size`` × ``size`` (decoded through the on-disk cache).
+
+    Raises:
+        ValueError: An image that decoded when the partition was made no longer does.
+    """
+    if partition.images.shape[-1] == size:
+        return partition.images
+    decoded = decode_dataset(partition.index, size, cfg.interpolation, cfg.cache_dir, skip_bad=False)
+    return decoded.images
+
+
+def put_images(partition: Partition, cfg: TrainConfig, sizes: Iterable[int]) -> dict[int, ray.ObjectRef]:
+    """The partition's images at every size a run may train at, each put once in Ray's object store."""
+    return {size: ray.put(images_at(partition, cfg, size)) for size in sorted(set(sizes))}

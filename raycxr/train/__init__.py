@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from raycxr.train._config import TrainConfig
-from raycxr.train._data import PreparedData, make_splits, prepare_data, split_statistics
+from raycxr.train._data import PreparedData, make_splits, prepare_data, split_statistics, task_index
 from raycxr.train._loop import (
     FitResult,
     FitState,
@@ -13,10 +13,13 @@ from raycxr.train._loop import (
     resolve_device,
     scalars,
     train_one_epoch,
+    training_loss,
 )
-from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
+from raycxr.train._metrics import BINARY_METRICS, SCALAR_METRICS, classification_metrics, youden_threshold
+from raycxr.train._model import model_for
 
 __all__ = [
+    "BINARY_METRICS",
     "SCALAR_METRICS",
     "FitResult",
     "FitState",
@@ -27,9 +30,13 @@ __all__ = [
     "evaluate_state",
     "fit",
     "make_splits",
+    "model_for",
     "prepare_data",
     "resolve_device",
     "scalars",
     "split_statistics",
+    "task_index",
     "train_one_epoch",
+    "training_loss",
+    "youden_threshold",
 ]

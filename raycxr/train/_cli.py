@@ -24,6 +24,27 @@ def _alpha(value: str) -> str | list[float]:
         raise argparse.ArgumentTypeError(f"expected 'paper' or comma-separated numbers, got {value!r}") from None
 
 
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _str_list(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}")
+    return names
+
+
+def _mapping(value: str) -> dict[str, str]:
+    pairs = [item.split("=", 1) for item in value.split(",")]
+    if not all(len(p) == 2 and p[0].strip() and p[1].strip() for p in pairs):
+        raise argparse.ArgumentTypeError(f"expected NAME=NEW,NAME=NEW, got {value!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 def _option(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     flag = "--" + name.replace("_", "-")
     annotation = field.annotation
@@ -41,6 +62,12 @@ def _option(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
         kwargs |= {"choices": args, "metavar": "{" + ",".join(map(str, args)) + "}"}
     elif name == "alpha":
         kwargs |= {"type": _alpha, "metavar": "paper|A,B,..."}
+    elif annotation == list[int]:
+        kwargs |= {"type": _int_list, "metavar": "N,N,..."}
+    elif annotation == list[str]:
+        kwargs |= {"type": _str_list, "metavar": "NAME,NAME,..."}
+    elif annotation == dict[str, str]:
+        kwargs |= {"type": _mapping, "metavar": "NAME=NEW,..."}
     elif annotation in (int, float):
         kwargs |= {"type": annotation, "metavar": annotation.__name__.upper()}
     elif Path in args or annotation is Path or isinstance(annotation, types.UnionType):

@@ -8,7 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from raycxr.models import HEADS, MIN_IMAGE_SIZE
+from raycxr.losses import LOSSES, check_loss_params, loss_params, loss_spec
+from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_backbone, get_head, head_names
 
 
 class TrainConfig(BaseModel):
@@ -21,13 +22,29 @@ class TrainConfig(BaseModel):
         None, description="dataset folder (Kaggle or <Class>/ layout) or CSV (path,label[,group])"
     )
     out: Path | None = Field(None, description="output directory for metrics.json and best.pt")
-    image_size: int = Field(224, ge=MIN_IMAGE_SIZE, description="images are resized to this square size (≥ 32)")
+    image_size: int = Field(
+        224, ge=MIN_IMAGE_SIZE, description="images are resized to this square size (at least the backbone's minimum)"
+    )
     interpolation: Literal["nearest", "bilinear"] = Field("nearest", description="resize filter (the paper: nearest)")
     normalize: Literal["unit", "imagenet"] = Field(
         "unit", description="'unit' scales to [0,1] (paper); 'imagenet' also standardises"
     )
     cache_dir: Path | None = Field(None, description="decoded-image cache (default $RAYCXR_CACHE or ~/.cache/raycxr)")
     skip_bad: bool = Field(False, description="skip unreadable images (recorded in metrics.json) instead of stopping")
+    # Task
+    classes: list[str] | None = Field(
+        None,
+        description="the classes to learn, in label order (e.g. Normal,COVID); images of other classes are left out "
+        "(default: all)",
+    )
+    class_map: dict[str, str] | None = Field(
+        None, description="merge classes: 'Lung_Opacity=Other,Viral Pneumonia=Other' (applied before --classes)"
+    )
+    binary: bool = Field(
+        False,
+        description="two-class task with one sigmoid output: P(second class), thresholded where validation's "
+        "Youden J is highest",
+    )
     # Splits
     split: Literal["stratified", "group", "predefined"] = Field(
         "stratified",
@@ -45,13 +62,23 @@ class TrainConfig(BaseModel):
     weights: str = Field(
         "imagenet", description="'imagenet' (torchvision cache or offline package), 'none' (random), or a .pth path"
     )
-    head: Literal["gmp", "gap", "mlp"] = Field("gmp", description=f"classifier head, one of {HEADS}")
-    freeze_ratio: float = Field(0.5, ge=0, le=1, description="fraction of the 139 backbone layers to freeze")
+    backbone: str = Field(
+        "mobilenet_v2", description=f"backbone: {', '.join(backbone_names())}, or timm:<name> for any timm model"
+    )
+    head: str = Field("gmp", description=f"classifier head: {', '.join(head_names())}")
+    head_widths: list[int] = Field([256], description="head 'dense': widths of its dense layers, e.g. 512,256")
+    head_dropout: float = Field(0.0, ge=0, lt=1, description="head 'dense': dropout before each dense layer")
+    head_pool: Literal["flatten", "avg", "max"] = Field(
+        "flatten", description="head 'dense': flatten the feature map (the course report's VGG16) or pool it"
+    )
+    freeze_ratio: float = Field(
+        0.5, ge=0, le=1, description="fraction of the backbone's leaf layers to freeze (MobileNetV2: 139)"
+    )
     freeze_mode: Literal["prefix", "stochastic"] = Field(
         "prefix", description="freeze the first layers, or random ones"
     )
     # Loss
-    loss: Literal["attention", "ce", "wcce", "focal", "cb", "alpha"] = Field("attention", description="loss function")
+    loss: str = Field("attention", description=f"loss function: {', '.join(LOSSES)}")
     beta: float = Field(0.05, description="attention loss: weight of class_im")
     gamma: float = Field(0.1, description="attention loss: weight of sigma_intra")
     q: float = Field(0.25, gt=0, description="attention loss: exponent q")
@@ -86,6 +113,24 @@ class TrainConfig(BaseModel):
         "in this many GiB per worker (exact: no random augmentation); 0 turns it off",
     )
 
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        get_backbone(value)  # ValueError listing the choices
+        return value
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        loss_spec(value)  # ValueError listing the choices
+        return value
+
+    @field_validator("head")
+    @classmethod
+    def _known_head(cls, value: str) -> str:
+        get_head(value)
+        return value
+
     @field_validator("weights")
     @classmethod
     def _weights_exist(cls, value: str) -> str:
@@ -99,8 +144,12 @@ class TrainConfig(BaseModel):
             raise ValueError(f"fold must be below folds ({self.folds}), got {self.fold}.")
         if self.split == "predefined" and self.folds_dir is None:
             raise ValueError("split 'predefined' needs folds_dir (a folder of fold*.csv files).")
-        if self.loss == "alpha" and self.alpha is None:
-            raise ValueError("loss 'alpha' needs alpha (a list of class weights, or 'paper').")
+        check_image_size(self.image_size, self.backbone)
+        check_loss_params(self.loss, loss_params(self.loss, self.model_dump()))
+        if loss_spec(self.loss).binary_only and self.classes is not None and len(self.classes) != 2:
+            raise ValueError(f"loss {self.loss!r} needs two classes, got classes {self.classes}.")
+        if self.binary and self.classes is not None and len(self.classes) != 2:
+            raise ValueError(f"binary needs exactly two classes, got classes {self.classes}.")
         return self
 
 

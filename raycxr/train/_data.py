@@ -16,9 +16,10 @@ from raycxr.data import (
     index_dataset,
     predefined_splits,
     read_fold_files,
+    select_task,
     stratified_folds,
 )
-from raycxr.losses import ClassStats, class_statistics
+from raycxr.losses import ClassStats, class_statistics, loss_spec
 from raycxr.train._config import TrainConfig
 
 
@@ -77,6 +78,27 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
     return splits, holdout, np.zeros(0, dtype=np.int64)
 
 
+def task_index(cfg: TrainConfig) -> DatasetIndex:
+    """The dataset index of ``cfg``'s task (its ``classes`` and ``class_map``).
+
+    Raises:
+        ValueError: No dataset, an unknown class, or ``binary`` without exactly two classes.
+    """
+    if cfg.data is None:
+        raise ValueError("No dataset given (--data PATH).")
+    index = select_task(index_dataset(cfg.data), cfg.classes, cfg.class_map)
+    if cfg.binary and len(index.classes) != 2:
+        raise ValueError(
+            f"binary needs exactly two classes; the task has {len(index.classes)} ({', '.join(index.classes)}): "
+            "choose two with --classes or merge with --class-map."
+        )
+    if loss_spec(cfg.loss).binary_only and len(index.classes) != 2:
+        raise ValueError(
+            f"loss {cfg.loss!r} needs two classes; the task has {len(index.classes)} ({', '.join(index.classes)})."
+        )
+    return index
+
+
 def prepare_data(cfg: TrainConfig) -> PreparedData:
     """Index, decode (through the on-disk cache) and split the dataset of ``cfg``.
 
@@ -88,7 +110,7 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     cfg.check()
-    index = index_dataset(cfg.data)
+    index = task_index(cfg)
     make_splits(index, cfg)  # cheap: fails on bad fold files before the costly decode
     decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad)
     splits, holdout, unassigned = make_splits(decoded.index, cfg)  # skipped files are gone

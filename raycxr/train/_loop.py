@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -24,11 +25,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, SequentialSampler
 
 from raycxr.data import Split
-from raycxr.losses import ClassStats, build_loss
-from raycxr.models import FreezeNet, build_model
+from raycxr.losses import ClassStats, WeightedCrossEntropy, build_loss, probabilities
+from raycxr.models import AUX_LOSS_WEIGHT, FreezeNet
 from raycxr.train._config import TrainConfig
 from raycxr.train._feed import autocast, batches, frozen_activations, place, use_bf16
-from raycxr.train._metrics import SCALAR_METRICS, classification_metrics
+from raycxr.train._metrics import BINARY_METRICS, SCALAR_METRICS, classification_metrics, youden_threshold
+from raycxr.train._model import model_for
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -173,14 +177,24 @@ def train_one_epoch(
         if len(y) < 2:  # BatchNorm cannot train on a single image
             continue
         with autocast(device, bf16):
-            logits = model(x)
-        loss = criterion(logits.float(), y)
+            out = model(x)
+        loss = training_loss(criterion, out, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += loss.item()
         count += 1
     return total / max(count, 1)
+
+
+def training_loss(
+    criterion: nn.Module, out: torch.Tensor | tuple[torch.Tensor, torch.Tensor], y: torch.Tensor
+) -> torch.Tensor:
+    """The loss of a batch; with auxiliary logits (Inception-V3) ``loss + 0.4 · aux loss`` (torchvision's recipe)."""
+    if isinstance(out, tuple):
+        logits, aux = out
+        return criterion(logits.float(), y) + AUX_LOSS_WEIGHT * criterion(aux.float(), y)
+    return criterion(out.float(), y)
 
 
 @torch.no_grad()
@@ -202,13 +216,14 @@ def evaluate(
             logits = model(x)
         logits = logits.float()
         losses.append(criterion(logits, y).item() * len(y))
-        probas.append(torch.softmax(logits, dim=1).cpu().numpy())
+        probas.append(probabilities(logits).cpu().numpy())
     return sum(losses) / max(len(rows), 1), np.concatenate(probas)
 
 
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     """The scalar metrics of a metrics dict, keys prefixed (``val_f1_macro``…)."""
-    return {f"{prefix}_{k}": float(metrics[k]) for k in ("loss", *SCALAR_METRICS) if k in metrics}
+    keys = ("loss", *SCALAR_METRICS, *BINARY_METRICS)
+    return {f"{prefix}_{k}": float(metrics[k]) for k in keys if k in metrics}
 
 
 def fit(
@@ -255,24 +270,9 @@ def fit(
         torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
     counts = np.bincount(labels[split.train], minlength=len(classes))
-    criterion, loss_info = build_loss(
-        cfg.loss,
-        counts.tolist(),
-        classes,
-        stats,
-        beta=cfg.beta,
-        gamma=cfg.gamma,
-        q=cfg.q,
-        n=cfg.n,
-        focal_alpha=cfg.focal_alpha,
-        focal_gamma=cfg.focal_gamma,
-        cb_beta=cfg.cb_beta,
-        alpha=cfg.alpha,
-    )
+    criterion, loss_info = build_loss(cfg.loss, counts.tolist(), classes, stats, cfg.model_dump())
     criterion = criterion.to(device)
-    model = build_model(
-        len(classes), cfg.weights, cfg.freeze_ratio, cfg.freeze_mode, cfg.head, cfg.normalize, cfg.seed
-    ).to(device)
+    model = model_for(cfg, len(classes)).to(device)
     if device.type == "cuda":
         model.to_channels_last()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -283,6 +283,12 @@ def fit(
     source, targets = place(images, device), place(labels, device)
     feed = _Feed(model, source, targets, split.train, split.val)
     blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 else 0
+    if cfg.frozen_cache_gb > 0 and model.frozen_layers and not blocks:
+        logger.info(
+            "frozen-prefix cache not used: no whole leading block of %s is frozen (%s freezing of %d layers), "
+            "so every epoch runs the full network.",
+            model.backbone, cfg.freeze_mode, len(model.frozen_layers),
+        )  # fmt: skip
     if blocks:  # train the tail on the frozen blocks' output, computed once per image
         rows = np.concatenate([split.train, split.val])
         cached = frozen_activations(model, blocks, source, rows, eval_batch, device, bf16, cfg.frozen_cache_gb * 2**30)
@@ -297,15 +303,18 @@ def fit(
         net = DistributedDataParallel(feed.model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
 
-    probabilities: dict[str, np.ndarray] = {}
+    scores: dict[str, np.ndarray] = {}
 
-    def measure(rows: np.ndarray, name: str = "val") -> dict[str, Any]:
+    def measure(rows: np.ndarray, name: str = "val", threshold: float | None = None) -> dict[str, Any]:
         loss, proba = evaluate(model, criterion, source, targets, rows, eval_batch, device, bf16)
-        return record(loss, proba, rows, name)
+        return record(loss, proba, rows, name, threshold)
 
-    def record(loss: float, proba: np.ndarray, rows: np.ndarray, name: str) -> dict[str, Any]:
-        probabilities[name] = proba
-        return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}
+    def record(
+        loss: float, proba: np.ndarray, rows: np.ndarray, name: str, threshold: float | None = None
+    ) -> dict[str, Any]:
+        scores[name] = proba
+        metrics = classification_metrics(labels[rows], proba, classes, threshold)
+        return {"loss": loss, **metrics, "n": len(rows)}
 
     state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
     if resume is not None:
@@ -334,8 +343,12 @@ def fit(
             on_epoch(row, state, is_best)
 
     model.load_state_dict(state.best_state)
+    threshold = None
+    if len(classes) == 2:  # binary metrics at the threshold chosen on validation
+        _, val_proba = evaluate(model, criterion, source, targets, split.val, eval_batch, device, bf16)
+        threshold = youden_threshold(labels[split.val], val_proba[:, 1])
     evaluate_on = {"val": split.val, "test": split.test, "holdout": holdout if holdout is not None else []}
-    results = {name: measure(rows, name) for name, rows in evaluate_on.items() if len(rows)}
+    results = {name: measure(rows, name, threshold) for name, rows in evaluate_on.items() if len(rows)}
     return FitResult(
         model=model,
         history=state.history,
@@ -346,7 +359,7 @@ def fit(
         loss_info=loss_info,
         parameters=model.parameter_counts(),
         seconds=time.perf_counter() - start,
-        probabilities=probabilities,
+        probabilities=scores,
         cached_blocks=blocks if feed.model is not model else 0,
     )
 
@@ -358,6 +371,7 @@ def evaluate_state(
     labels: np.ndarray,
     classes: tuple[str, ...],
     rows: np.ndarray,
+    threshold: float | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics and class probabilities on ``rows`` of the model ``cfg`` builds with the weights ``state``.
 
@@ -366,14 +380,16 @@ def evaluate_state(
         state: A model ``state_dict`` (e.g. a checkpoint's ``best_model``).
         images, labels, classes: The dataset, as ``fit`` takes it.
         rows: The rows to score.
+        threshold: Of a binary task: the probability of the second class above which it is predicted.
     """
     device = resolve_device(cfg.device)
-    model = build_model(len(classes), "none", cfg.freeze_ratio, cfg.freeze_mode, cfg.head, cfg.normalize, cfg.seed)
+    model = model_for(cfg, len(classes), weights="none")
     model.load_state_dict(state)
     model.to(device)
     bf16 = use_bf16(cfg.precision, device)
     loss, proba = evaluate(
-        model, nn.CrossEntropyLoss(), place(images, device), place(labels, device), rows,
+        model, WeightedCrossEntropy(), place(images, device), place(labels, device), rows,
         max(64, cfg.batch_size), device, bf16,
     )  # fmt: skip
-    return {"loss": loss, **classification_metrics(labels[rows], proba, classes), "n": len(rows)}, proba
+    metrics = classification_metrics(labels[rows], proba, classes, threshold)
+    return {"loss": loss, **metrics, "n": len(rows)}, proba

@@ -10,6 +10,7 @@ from sklearn.metrics import (
     confusion_matrix,
     precision_recall_fscore_support,
     roc_auc_score,
+    roc_curve,
 )
 
 #: Scalar metrics, each a float in the dict :func:`classification_metrics` returns.
@@ -23,6 +24,18 @@ SCALAR_METRICS = (
     "f1_weighted",
     "auc_ovr_macro",
 )
+#: Scalars a two-class task adds: the second class is the positive one, predicted when its
+#: probability reaches ``threshold`` (chosen on validation).
+BINARY_METRICS = ("sensitivity_pos", "specificity_pos", "ppv", "npv", "threshold")
+
+
+def youden_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
+    """The score threshold maximising Youden's J = sensitivity + specificity − 1 (0.5 when undefined)."""
+    if len(np.unique(y_true)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(y_true, score)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
 
 
 def _auc(y_true: np.ndarray, proba: np.ndarray, labels: list[int]) -> float:
@@ -34,17 +47,25 @@ def _auc(y_true: np.ndarray, proba: np.ndarray, labels: list[int]) -> float:
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str], threshold: float | None = None
+) -> dict[str, object]:
     """Accuracy, precision / recall / F1 (macro and weighted), one-vs-rest AUC, confusion
-    matrix, and per-class sensitivity and specificity.
+    matrix, and per-class sensitivity and specificity; for two classes also sensitivity,
+    specificity, PPV and NPV of the second (positive) class.
 
     Args:
         y_true: True labels, shape ``(N,)``.
         proba: Predicted class probabilities, shape ``(N, K)``.
         classes: Class names, in label order.
+        threshold: Two classes only: predict the second when its probability is at least
+            this (default 0.5, i.e. the arg max).
     """
     labels = list(range(len(classes)))
-    y_pred = proba.argmax(axis=1)
+    if len(classes) == 2 and threshold is not None:
+        y_pred = (proba[:, 1] >= threshold).astype(np.int64)
+    else:
+        y_pred = proba.argmax(axis=1)
     out: dict[str, object] = {"accuracy": float(accuracy_score(y_true, y_pred))}
     for average in ("macro", "weighted"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average, zero_division=0)
@@ -61,4 +82,14 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Seque
     out["sensitivity"] = {c: float(v) for c, v in zip(classes, sensitivity)}
     out["specificity"] = {c: float(v) for c, v in zip(classes, specificity)}
     out["confusion_matrix"] = cm.tolist()
+    if len(classes) == 2:
+        (tn_, fp_), (fn_, tp_) = cm
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out |= {
+                "sensitivity_pos": float(np.float64(tp_) / (tp_ + fn_)),
+                "specificity_pos": float(np.float64(tn_) / (tn_ + fp_)),
+                "ppv": float(np.float64(tp_) / (tp_ + fp_)),
+                "npv": float(np.float64(tn_) / (tn_ + fn_)),
+                "threshold": 0.5 if threshold is None else float(threshold),
+            }
     return out

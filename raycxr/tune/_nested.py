@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import ray
 import torch
 from ray import tune
 
 from raycxr.data import Split, relative_files, stratified_folds
-from raycxr.run import Partition, Scaling, trainable
+from raycxr.losses import loss_spec
+from raycxr.run import Partition, Scaling, images_at, put_images, trainable
 from raycxr.train import TrainConfig, evaluate_state, scalars, split_statistics
 from raycxr.tune._results import write_atomic
 from raycxr.tune._search import SearchPlan, finish, new_tuner
@@ -71,7 +71,7 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
     settings = plan.settings
     cfg = plan.train_config()
     configs = TrialConfigs(plan.space, plan.base)
-    images = ray.put(partition.images)
+    images = put_images(partition, cfg, plan.space.possible_values("image_size", plan.base))
     rows = []
     folds = outer_folds(partition, cfg, settings.nested)
     for k, fold in enumerate(folds):
@@ -86,7 +86,7 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
         record = pd.concat([pd.DataFrame({"part": name, "file": [files[r] for r in rows_]}) for name, rows_ in parts])
         write_atomic(outer_dir / ROWS_FILE, record.to_csv(index=False))
         inner = Split(train=fold.train, val=fold.val, test=fold.test[:0])  # the outer test rows stay out
-        attention = plan.space.may_set("loss", "attention", plan.base)
+        attention = any(loss_spec(name).needs_stats for name in plan.space.possible_values("loss", plan.base))
         data = ExperimentData(
             images=images,
             labels=partition.labels,
@@ -109,9 +109,8 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
         best = result.best
         trial_cfg = configs.train_config(best["params"])
         state = torch.load(_latest_state(outer_dir, best["trial_id"]), weights_only=True)["best_model"]
-        metrics, _ = evaluate_state(
-            trial_cfg, state, partition.images, partition.labels, partition.classes, fold.test
-        )
+        at_size = images_at(partition, cfg, trial_cfg.image_size)
+        metrics, _ = evaluate_state(trial_cfg, state, at_size, partition.labels, partition.classes, fold.test)
         row = {
             "outer_fold": k,
             "winner": best["trial_id"],

@@ -16,13 +16,14 @@ from typing import Any
 import optuna
 import pandas as pd
 import pyarrow.fs
-import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from raycxr.data import Split, relative_files, synthetic
 from raycxr.data import default_cache_dir as cache_root
+from raycxr.losses import loss_spec
+from raycxr.models import check_weights
 from raycxr.run import (
     LEAKAGE_FILE,
     SPLITS_FILE,
@@ -33,6 +34,7 @@ from raycxr.run import (
     create_partition,
     dev_split,
     load_partition,
+    put_images,
     ray_session,
     trainable,
     tune_config_options,
@@ -40,7 +42,7 @@ from raycxr.run import (
 from raycxr.train import SCALAR_METRICS, TrainConfig, split_statistics
 from raycxr.train._cli import jsonable
 from raycxr.tune._results import TRIALS_FILE, TrialsTable, write_atomic, write_best
-from raycxr.tune._settings import DEMO_NUM_SAMPLES, TuneSettings
+from raycxr.tune._settings import DEMO_NUM_SAMPLES, DEMO_SETTINGS, TuneSettings
 from raycxr.tune._space import SearchSpace, load_space, make_sampler
 from raycxr.tune._trial import BEST_PREFIX, ExperimentData, TrialConfigs, search_job
 
@@ -140,11 +142,20 @@ def _resumed_settings(settings: TuneSettings) -> TuneSettings:
 def _resolve_space(settings: TuneSettings, stored: dict[str, Any] | None) -> tuple[SearchSpace, dict[str, Any]]:
     base = settings.overrides() | {"seed": settings.seed}
     if stored is not None:  # the space as it was when the experiment started
-        return SearchSpace(**stored["space"]).check(base), base
-    path = settings.space_file()
-    if not path.is_file():
-        raise ValueError(f"--space: search-space file {path} does not exist.")
-    return load_space(path, base), base
+        space = SearchSpace(**stored["space"])
+    else:
+        path = settings.space_file()
+        if not path.is_file():
+            raise ValueError(f"--space: search-space file {path} does not exist.")
+        space = load_space(path, {k: v for k, v in base.items() if k not in DEMO_SETTINGS})
+    if settings.data is None:  # the demo's defaults give way to what the space searches
+        explicit = settings.overrides(demo=False)
+        base = {k: v for k, v in base.items() if k in explicit or k not in space.searched()}
+    try:
+        return space.check(base), base
+    except ValueError as error:
+        where = "the stored space" if stored is not None else str(settings.space_file())
+        raise ValueError("\n".join(f"{where}: {line}" for line in str(error).splitlines())) from None
 
 
 def _check_writable(directory: Path) -> None:
@@ -214,7 +225,18 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     )
     if data is not None:
         plan.train_config()  # the data settings are valid together (fold < folds, folds_dir …)
+    _check_weights(space, base)
     return plan
+
+
+def _check_weights(space: SearchSpace, base: dict[str, Any]) -> None:
+    """Every backbone a trial may train can get its weights (an offline ``imagenet`` fails here, not in a trial)."""
+    for weights in space.possible_values("weights", base):
+        for backbone in space.possible_values("backbone", base):
+            try:
+                check_weights(backbone, weights)
+            except (FileNotFoundError, ValueError) as error:
+                raise ValueError(f"--space/--set weights={weights}: {error}") from None
 
 
 def _study_storage(plan: SearchPlan) -> optuna.storages.BaseStorage:
@@ -234,6 +256,9 @@ def run_search(settings: TuneSettings) -> SearchResult:
     if plan.data is None:
         plan = dataclasses.replace(plan, data=demo_data(settings))
     cfg = plan.train_config()
+    sizes = plan.space.possible_values("image_size", plan.base)
+    if cfg.image_size not in sizes:  # searched: the partition (and its audit) at the smallest size
+        cfg = cfg.model_copy(update={"image_size": min(sizes)})
     if settings.resume:
         partition = load_partition(cfg, plan.directory)
     else:  # the dev/test partition is made once, here, and read by everything after
@@ -244,7 +269,7 @@ def run_search(settings: TuneSettings) -> SearchResult:
 
         outer_folds(partition, cfg, settings.nested)  # enough groups for the outer folds, before Ray starts
     split = dev_split(partition, cfg)  # trials train and select on dev; they never see a test row
-    attention = plan.space.may_set("loss", "attention", plan.base)
+    attention = any(loss_spec(name).needs_stats for name in plan.space.possible_values("loss", plan.base))
     stats = split_statistics(partition, split, cfg) if attention else None
     _write_search_rows(plan.directory, partition, split, cfg)
     with ray_session(settings.address, scaling, settings.max_concurrent, local_storage) as concurrency:
@@ -269,7 +294,7 @@ def run_search(settings: TuneSettings) -> SearchResult:
             return SearchResult(plan, pd.DataFrame(), None, False, run_nested(plan, partition, scaling, concurrency))
         configs = TrialConfigs(plan.space, plan.base)
         data = ExperimentData(
-            images=ray.put(partition.images),
+            images=put_images(partition, cfg, sizes),
             labels=partition.labels,
             classes=partition.classes,
             split=split,
@@ -362,9 +387,7 @@ class _OptunaSearch(OptunaSearch):
 _STEP = "training_iteration"
 
 
-def new_tuner(
-    plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurrency: int, max_epochs: int
-) -> tune.Tuner:
+def new_tuner(plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurrency: int, max_epochs: int) -> tune.Tuner:
     settings = plan.settings
     searcher = _OptunaSearch(
         plan.space.define_by_run(plan.base),

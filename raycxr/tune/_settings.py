@@ -148,9 +148,9 @@ class TuneSettings(BaseModel):
             return self.name
         return f"{Path(self.space).stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
-    def overrides(self) -> dict[str, Any]:
-        """``--set KEY=VALUE`` pairs (values parsed as YAML scalars), demo defaults first."""
-        values = dict(DEMO_SETTINGS) if self.data is None else {}
+    def overrides(self, demo: bool = True) -> dict[str, Any]:
+        """``--set KEY=VALUE`` pairs (values parsed as YAML scalars), demo defaults first (unless ``demo=False``)."""
+        values = dict(DEMO_SETTINGS) if self.data is None and demo else {}
         for item in self.set:
             key, sep, text = item.partition("=")
             if not sep or not key:

@@ -42,7 +42,9 @@ SAMPLERS = ("tpe", "random", "grid")
 NOT_IN_SPACE = ("data", "out", "cache_dir", "device")
 #: Settings the data is prepared with once per experiment: they may be fixed, not searched.
 DATA_SETTINGS = (
-    "image_size",
+    "classes",
+    "class_map",
+    "binary",
     "interpolation",
     "split",
     "folds",
@@ -55,6 +57,9 @@ DATA_SETTINGS = (
     "stats_size",
     "seed",
 )
+
+#: Settings a space may search only as a categorical (the data is prepared once per value).
+CATEGORICAL_ONLY = ("image_size",)
 
 Scalar = bool | int | float | str
 
@@ -192,6 +197,31 @@ class SearchSpace(_Strict):
         sizes = [len(values) for values in self.grid().values()]
         return math.prod(sizes)
 
+    def searched(self) -> set[str]:
+        """The settings some parameter sets (its name, or the keys of its preset choices)."""
+        names = set()
+        for name, param in self.params.items():
+            if isinstance(param, CategoricalParam) and param.is_preset:
+                names |= {key for choice in param.choices.values() for key in choice}
+            else:
+                names.add(name)
+        return names
+
+    def possible_values(self, setting: str, base: dict[str, Any] | None = None) -> list[Any]:
+        """Every value of ``setting`` some trial may train with (its categorical choices,
+        preset choices that set it, else the fixed / base / default value)."""
+        start = {setting: TrainConfig.model_fields[setting].default, **self.fixed, **(base or {})}
+        param = self.params.get(setting)
+        values = [] if param is not None and not param.when else [start[setting]]
+        for name, param in self.params.items():
+            if not isinstance(param, CategoricalParam):
+                continue
+            if name == setting:
+                values += param.values
+            elif param.is_preset:
+                values += [choice.get(setting, start[setting]) for choice in param.choices.values()]
+        return list(dict.fromkeys(values))
+
     def may_set(self, setting: str, value: Any, base: dict[str, Any] | None = None) -> bool:
         """Whether some trial of this space may train with ``setting == value``."""
         start = {setting: TrainConfig.model_fields[setting].default, **self.fixed, **(base or {})}
@@ -227,6 +257,8 @@ class SearchSpace(_Strict):
                 errors.append(f"params.{name}: searched here, so it cannot also be set outside the space")
             if name in DATA_SETTINGS:
                 errors.append(f"params.{name}: the data is prepared once per experiment; fix it, don't search it")
+            if name in CATEGORICAL_ONLY and not isinstance(param, CategoricalParam):
+                errors.append(f"params.{name}: the data is prepared once per value: search it as a categorical")
             if name in NOT_IN_SPACE or (name not in fields and not getattr(param, "is_preset", False)):
                 errors.append(f"params.{name}: unknown parameter name (got {name!r}; expected a training setting)")
             if name in self.fixed:

@@ -44,7 +44,8 @@ class ExperimentData:
     """What every trial reads: prepared once by the driver, shipped by reference.
 
     Attributes:
-        images: ``ObjectRef`` of the ``(N, S, S)`` uint8 array in the object store.
+        images: ``ObjectRef`` of the ``(N, S, S)`` uint8 array in the object store, per
+            image size S a trial may train at.
         labels: ``(N,)`` labels.
         classes: Class names in label order.
         split: The rows the search trains and validates on (its ``test`` part is empty:
@@ -54,7 +55,7 @@ class ExperimentData:
         configs: Maps a trial's parameters to its training configuration.
     """
 
-    images: ray.ObjectRef
+    images: dict[int, ray.ObjectRef]
     labels: np.ndarray
     classes: tuple[str, ...]
     split: Split
@@ -77,7 +78,7 @@ def search_job(params: dict[str, Any], data: ExperimentData, context: RunContext
     After a restart the run layer hands back the latest checkpoint; ``fit`` continues from it.
     """
     cfg = data.configs.train_config(params)
-    images = ray.get(data.images)  # zero-copy view of the object store
+    images = ray.get(data.images[cfg.image_size])  # zero-copy view of the object store
     resume = context.restored_state()
     where = {
         "world_size": context.world_size,

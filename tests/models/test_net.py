@@ -75,7 +75,7 @@ def test_heads(head: str, embedding: int) -> None:
     x = torch.randint(0, 255, (2, 64, 64), dtype=torch.uint8)
     assert model.embed(x).shape == (2, embedding)
     assert model(x).shape == (2, 4)
-    with pytest.raises(ValueError, match="head must be one of"):
+    with pytest.raises(ValueError, match="head must be one of gmp, gap, mlp, dense"):
         build_model(4, weights="none", head="transformer")
 
 
@@ -88,8 +88,10 @@ def test_input_scaling() -> None:
 
 def test_image_size_check() -> None:
     check_image_size(32)
-    with pytest.raises(ValueError, match="at least 32 pixels for MobileNetV2, got 16"):
+    with pytest.raises(ValueError, match="at least 32 pixels for mobilenet_v2, got 16"):
         check_image_size(16)
+    with pytest.raises(ValueError, match="at least 75 pixels for inception_v3, got 64"):
+        check_image_size(64, "inception_v3")
 
 
 def test_weights_from_an_explicit_file(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for option in ("--freeze-ratio", "--loss", "--head", "--skip-bad", "--folds-dir", "--config", "--alpha"):
         assert option in text
-    assert "fraction of the 139 backbone layers to freeze" in text
+    assert "leaf layers to" in text
 
 
 def test_bad_inputs_fail_before_training(
@@ -134,8 +134,10 @@ def test_bad_inputs_fail_before_training(
     assert "image_size: Input should be greater than or equal to 32 (got 16)" in _fails(
         capsys, [*data, *out, *FAST, "--image-size", "16"]
     )
-    assert "invalid choice: 'hinge'" in _fails(capsys, [*data, *out, *FAST, "--loss", "hinge"])
-    assert "invalid choice: 'vit'" in _fails(capsys, [*data, *out, *FAST, "--head", "vit"])
+    assert "loss must be one of attention, ce, wcce, focal, cb, alpha" in _fails(
+        capsys, [*data, *out, *FAST, "--loss", "hinge"]
+    )
+    assert "head must be one of gmp, gap, mlp, dense, got 'vit'" in _fails(capsys, [*data, *out, *FAST, "--head", "vit"])
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("head: vit\nlearning_rate: 3\n")
     err = _fails(capsys, ["--config", str(bad_yaml), *data, *out])
