@@ -137,11 +137,13 @@ def test_bad_inputs_fail_before_training(
     assert "loss must be one of attention, ce, wcce, focal, cb, alpha" in _fails(
         capsys, [*data, *out, *FAST, "--loss", "hinge"]
     )
-    assert "head must be one of gmp, gap, mlp, dense, got 'vit'" in _fails(capsys, [*data, *out, *FAST, "--head", "vit"])
+    assert "head must be one of gmp, gap, mlp, dense, got 'vit'" in _fails(
+        capsys, [*data, *out, *FAST, "--head", "vit"]
+    )
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("head: vit\nlearning_rate: 3\n")
     err = _fails(capsys, ["--config", str(bad_yaml), *data, *out])
-    assert f"{bad_yaml} / command line: head: Input should be 'gmp', 'gap' or 'mlp'" in err
+    assert f"{bad_yaml} / command line: head: Value error, head must be one of gmp, gap, mlp, dense" in err
     assert "learning_rate: Extra inputs are not permitted" in err
     assert "fold must be below folds (4), got 4" in _fails(capsys, [*data, *out, *FAST, "--fold", "4"])
     assert not (tmp_path / "o" / "metrics.json").exists()
