@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from raycxr.cv._configs import BASELINES, PAPER, REFERENCE, configurations, read_experiment, top_trials
+from raycxr.cv._configs import (
+    BASELINES,
+    PAPER,
+    PUBLISHED_TABLE1,
+    REFERENCE,
+    TABLE1,
+    baseline_names,
+    configurations,
+    read_experiment,
+    top_trials,
+)
 from raycxr.cv._cv import CVResult, CVSettings, run_cv
 from raycxr.cv._report import comparisons_table, folds_table, summary_table
 from raycxr.cv._stats import PairedTest, corrected_resampled_ttest
@@ -10,10 +20,13 @@ from raycxr.cv._stats import PairedTest, corrected_resampled_ttest
 __all__ = [
     "BASELINES",
     "PAPER",
+    "PUBLISHED_TABLE1",
     "REFERENCE",
+    "TABLE1",
     "CVResult",
     "CVSettings",
     "PairedTest",
+    "baseline_names",
     "comparisons_table",
     "configurations",
     "corrected_resampled_ttest",

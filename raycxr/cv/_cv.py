@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from raycxr.cv._configs import BASELINES, REFERENCE, configurations, read_experiment
+from raycxr.cv._configs import BASELINES, REFERENCE, baseline_names, configurations, read_experiment, search_base
 from raycxr.cv._final import Predictions, final_test
 from raycxr.cv._report import (
     comparisons_table,
@@ -26,8 +27,9 @@ from raycxr.cv._report import (
 from raycxr.cv._run import CVData, FoldRun, execute
 from raycxr.data import relative_files
 from raycxr.losses import loss_spec
+from raycxr.models import check_weights
 from raycxr.run import Partition, Scaling, cv_splits, load_partition, put_images, ray_session, refit_split
-from raycxr.train import TrainConfig, split_statistics
+from raycxr.train import TrainConfig, split_statistics, task_index
 from raycxr.tune import DEFAULT_METRIC, STUDY_FILE, SearchSpace, TuneSettings, demo_data
 
 
@@ -44,7 +46,9 @@ class CVSettings(BaseModel):
         None, description="fold kind when no --folds-csv (default: the search's)"
     )
     baselines: str = Field(
-        "all", description=f"baselines to add: 'all', 'none' or a comma list of {', '.join(BASELINES)}"
+        "all",
+        description="baselines to add: 'all' (the paper's four), 'table1' (the paper's Table 1 systems), 'course' "
+        f"(the CS 542 report's), 'none', or a comma list of names ({', '.join(BASELINES)})",
     )
     workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per (configuration, fold) run")
     cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per worker (0 only with GPUs, function path)")
@@ -56,26 +60,31 @@ class CVSettings(BaseModel):
     address: str | None = Field(None, description="Ray cluster to attach to; default: local Ray")
     bootstrap: int = Field(1000, ge=100, description="bootstrap resamples of the test-set confidence intervals")
 
+    set: list[str] = Field(
+        default_factory=list,
+        description="training setting KEY=VALUE for every configuration, baselines included (repeatable), "
+        "e.g. weights=none offline",
+    )
+
     @field_validator("baselines")
     @classmethod
     def _known_baselines(cls, value: str) -> str:
-        unknown = set(baseline_names(value)) - set(BASELINES)
-        if unknown:
-            raise ValueError(f"unknown baseline(s) {sorted(unknown)}; expected 'all', 'none' or {list(BASELINES)}")
+        baseline_names(value)  # ValueError naming an unknown one
         return value
+
+    def overrides(self) -> dict[str, Any]:
+        """``--set KEY=VALUE`` pairs, values parsed as YAML scalars."""
+        values = {}
+        for item in self.set:
+            key, sep, text = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            values[key.strip().replace("-", "_")] = yaml.safe_load(text)
+        return values
 
     def scaling(self) -> Scaling:
         """Resources and execution path of each run (raises ``ValueError`` for a bad combination)."""
         return Scaling(self.workers_per_trial, self.cpus_per_worker, self.gpus_per_worker, trainer=self.trainer)
-
-
-def baseline_names(value: str) -> list[str]:
-    """``all`` / ``none`` / ``a,b`` → the baseline names."""
-    if value == "all":
-        return list(BASELINES)
-    if value == "none":
-        return []
-    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 @dataclasses.dataclass
@@ -104,8 +113,9 @@ def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str,
     data = search.data if search.data is not None else None
     for name, values in configs.items():
         try:
-            TrainConfig(**{**values, **split, "data": data}).check()
-        except ValueError as error:
+            checked = TrainConfig(**{**values, **split, "data": data}).check()
+            check_weights(checked.backbone, checked.weights)
+        except (ValueError, FileNotFoundError) as error:
             raise ValueError(f"configuration {name!r}: {error}".replace("\n", "; ")) from None
     return TrainConfig(**{**first, **split, "data": data})
 
@@ -124,11 +134,14 @@ def run_cv(settings: CVSettings) -> CVResult:
     space = SearchSpace(**record["space"])
     metric = search.metric or space.search.metric or DEFAULT_METRIC
     mode = search.mode or space.search.mode or ("min" if metric.endswith("loss") else "max")
-    configs = configurations(
-        record, trials, metric, mode, settings.top_k, baseline_names(settings.baselines), directory
-    )
+    data = search.data if search.data is not None else demo_data(search)
+    task = task_index(TrainConfig(**{**space.fixed, **search_base(record), "data": data}))
+    names = baseline_names(settings.baselines, len(task.classes))
+    configs = configurations(record, trials, metric, mode, settings.top_k, names, directory)
     if not configs:
         raise ValueError("nothing to cross-validate: --top-k 0 and --baselines none.")
+    overrides = settings.overrides()
+    configs = {name: {**values, **overrides} for name, values in configs.items()}
     if settings.folds_csv is not None and settings.folds is not None:
         raise ValueError("give --folds or --folds-csv, not both (the fold files decide the number of folds).")
     cfg = _train_config(settings, search, configs)

@@ -148,9 +148,9 @@ def _resolve_space(settings: TuneSettings, stored: dict[str, Any] | None) -> tup
         if not path.is_file():
             raise ValueError(f"--space: search-space file {path} does not exist.")
         space = load_space(path, {k: v for k, v in base.items() if k not in DEMO_SETTINGS})
-    if settings.data is None:  # the demo's defaults give way to what the space searches
+    if settings.data is None:  # the demo's defaults give way to the parameters the space searches
         explicit = settings.overrides(demo=False)
-        base = {k: v for k, v in base.items() if k in explicit or k not in space.searched()}
+        base = {k: v for k, v in base.items() if k in explicit or k not in space.params}
     try:
         return space.check(base), base
     except ValueError as error:

@@ -197,16 +197,6 @@ class SearchSpace(_Strict):
         sizes = [len(values) for values in self.grid().values()]
         return math.prod(sizes)
 
-    def searched(self) -> set[str]:
-        """The settings some parameter sets (its name, or the keys of its preset choices)."""
-        names = set()
-        for name, param in self.params.items():
-            if isinstance(param, CategoricalParam) and param.is_preset:
-                names |= {key for choice in param.choices.values() for key in choice}
-            else:
-                names.add(name)
-        return names
-
     def possible_values(self, setting: str, base: dict[str, Any] | None = None) -> list[Any]:
         """Every value of ``setting`` some trial may train with (its categorical choices,
         preset choices that set it, else the fixed / base / default value)."""
