@@ -284,7 +284,7 @@ def fit(
     feed = _Feed(model, source, targets, split.train, split.val)
     blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 else 0
     if cfg.frozen_cache_gb > 0 and model.frozen_layers and not blocks:
-        logger.info(
+        logger.warning(
             "frozen-prefix cache not used: no whole leading block of %s is frozen (%s freezing of %d layers), "
             "so every epoch runs the full network.",
             model.backbone, cfg.freeze_mode, len(model.frozen_layers),
