@@ -88,7 +88,31 @@ def test_same_seed_same_suggestions() -> None:
         ("fixed: {freeze_ratio: 1.5}", "fixed.freeze_ratio: Input should be less than or equal to 1 (got 1.5)"),
         ("fixed: {data: /tmp}", "fixed.data: not a training setting of a trial"),
         ("params: {freeze_ratio: {type: float, low: 0, high: 2}}", "params.freeze_ratio: Input should be less than"),
-        ("params: {image_size: {type: int, low: 32, high: 64}}", "params.image_size: the data is prepared once"),
+        (
+            "params: {image_size: {type: int, low: 32, high: 64}}",
+            "params.image_size: the data is prepared once per value",
+        ),
+        (
+            "params: {classes: {type: categorical, choices: [a]}}",
+            "params.classes: the data is prepared once per experiment",
+        ),
+        (
+            "params: {backbone: {type: categorical, choices: [vgg17]}}",
+            "params.backbone: Value error, backbone must be one",
+        ),
+        (
+            "params: {head: {type: categorical, choices: [gmp, vit]}}",
+            "head must be one of gmp, gap, mlp, dense, got 'vit'",
+        ),
+        (
+            "fixed: {loss: binary_focal, focal_alpha: 1.0}",
+            "loss 'binary_focal': focal_alpha must be in (0, 1), got 1.0",
+        ),
+        ("params: {q: {type: float, low: 0, high: 1}}", "params.q: Input should be greater than 0"),
+        (
+            "fixed: {backbone: inception_v3}\nparams: {image_size: {type: categorical, choices: [64, 299]}}",
+            "params.image_size: image_size must be at least 75 pixels for inception_v3, got 64",
+        ),
         ("params: {beta: {type: float, low: 0, high: 1, when: {loss: ce}}}", "params.beta.when: 'loss' is not in"),
         ("params: [lr]", "params: Input should be a valid dictionary"),
         ("- just\n- a list", "expected a mapping of settings, got list"),
@@ -102,6 +126,34 @@ def test_bad_space_files_are_one_line_errors_naming_file_and_key(tmp_path: Path,
     message = str(error.value)
     assert expected in message, message
     assert message.startswith(str(path))
+
+
+def test_model_zoo_searches_backbones_each_at_its_image_size() -> None:
+    zoo = load_space(SPACES_DIR / "model_zoo.yaml")
+    assert zoo.grid_size() == 40
+    assert sorted(zoo.possible_values("image_size")) == [224, 299]
+    assert "covidnet" not in zoo.possible_values("backbone") and len(zoo.possible_values("backbone")) == 10
+    inception = TrainConfig(**zoo.settings({"model": "inception_v3", "freeze_ratio": 0.5, "loss": "ce"}))
+    assert (inception.backbone, inception.image_size) == ("inception_v3", 299)
+    resnet = TrainConfig(
+        **zoo.settings({"model": "resnet18", "freeze_ratio": 0.0, "loss": "attention"}, {"image_size": 64})
+    )
+    assert (resnet.backbone, resnet.image_size) == ("resnet18", 64)  # the demo's size; Inception keeps its 299
+    binary = load_space(SPACES_DIR / "course_binary.yaml")
+    cfg = TrainConfig(**binary.settings({"lr": 1e-4, "focal_alpha": 0.25, "focal_gamma": 2.0, "head_dropout": 0.5,
+                                         "freeze_ratio": 0.0})).check()  # fmt: skip
+    assert (cfg.binary, cfg.classes, cfg.loss, cfg.head_widths) == (True, ["Normal", "COVID"], "binary_focal", [256])
+
+
+def test_conditional_image_size_keeps_the_default_as_a_possible_value(tmp_path: Path) -> None:
+    space = load_space(
+        _write(
+            tmp_path,
+            "params:\n  backbone: {type: categorical, choices: [mobilenet_v2, inception_v3]}\n"
+            "  image_size: {type: categorical, choices: [299], when: {backbone: inception_v3}}\n",
+        )
+    )
+    assert sorted(space.possible_values("image_size")) == [224, 299]
 
 
 def test_missing_space_file(tmp_path: Path) -> None:
