@@ -300,7 +300,12 @@ def fit(
     _, world = _world()
     net: nn.Module = feed.model
     if world > 1:
-        net = DistributedDataParallel(feed.model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(
+            feed.model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # An auxiliary branch fed by a cached (frozen) block gets no gradient in the tail.
+            find_unused_parameters=model.aux is not None and feed.model is not model,
+        )
     optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
 
     scores: dict[str, np.ndarray] = {}
