@@ -28,7 +28,16 @@ from raycxr.cv._run import CVData, FoldRun, execute
 from raycxr.data import relative_files
 from raycxr.losses import loss_spec
 from raycxr.models import check_weights
-from raycxr.run import Partition, Scaling, cv_splits, load_partition, put_images, ray_session, refit_split
+from raycxr.run import (
+    Partition,
+    Scaling,
+    cv_splits,
+    images_at,
+    load_partition,
+    put_images,
+    ray_session,
+    refit_split,
+)
 from raycxr.train import TrainConfig, split_statistics, task_index
 from raycxr.tune import DEFAULT_METRIC, STUDY_FILE, SearchSpace, TuneSettings, demo_data
 
@@ -175,7 +184,7 @@ def run_cv(settings: CVSettings) -> CVResult:
             flush=True,
         )
         runs = execute(directory, data, len(splits), scaling, concurrency, record_cv)
-    return _report(directory, runs, partition, cfg, search, settings)
+    return _report(directory, runs, partition, cfg, search, settings, configs)
 
 
 def _write_rows(out: Path, runs: list[FoldRun], partition: Partition, root: Path) -> None:
@@ -201,6 +210,27 @@ def _write_rows(out: Path, runs: list[FoldRun], partition: Partition, root: Path
         pd.concat(frames).to_csv(out / "rows.csv", index=False)
 
 
+def _saliency(
+    run: FoldRun, configs: dict[str, dict[str, Any]], partition: Partition, cfg: TrainConfig, out: Path
+) -> list[str]:
+    """Grad-CAM of the chosen configuration's refit model on test images, and the shortcut indicator."""
+    if not run.refit or run.model_state is None or run.evaluation is None or not len(run.evaluation["test_rows"]):
+        return []
+    from raycxr.explain import saliency_section
+    from raycxr.train import model_for
+
+    run_cfg = TrainConfig(**configs[run.config])
+    model = model_for(run_cfg, len(partition.classes), weights="none")
+    model.load_state_dict(run.model_state)
+    rows = run.evaluation["test_rows"]
+    images = images_at(partition, cfg, run_cfg.image_size)[rows]
+    files = relative_files(partition.index, cfg.data)
+    return saliency_section(
+        model.eval(), images, partition.labels[rows], run.evaluation["test_proba"], partition.classes, out,
+        names=[Path(files[r]).name for r in rows], seed=cfg.seed,
+    )  # fmt: skip
+
+
 def _report(
     directory: Path,
     runs: list[FoldRun],
@@ -208,6 +238,7 @@ def _report(
     cfg: TrainConfig,
     search: TuneSettings,
     settings: CVSettings,
+    configs: dict[str, dict[str, Any]],
 ) -> CVResult:
     out = directory / "cv"
     labels, classes = partition.labels, partition.classes
@@ -252,6 +283,7 @@ def _report(
         max((r for r in cv_runs if r.config == selected and r.metrics), key=lambda r: r.metrics["test"]["f1_macro"])
     ]
     figures["t-SNE of the feature layer"] = [plot_tsne(best_runs[0], labels, classes, cfg.seed, out / "tsne.png")]
+    saliency = _saliency(best_runs[0], configs, partition, cfg, out)
     search_files, note = plot_search(directory / STUDY_FILE, search.name or directory.name, out)
     figures["Search (Optuna)"] = search_files
     context = {
@@ -269,6 +301,7 @@ def _report(
         "test_spec": search.test_description(),
         "leakage": partition.leakage_summary,
         "data": str(cfg.data),
+        "saliency": saliency,
     }
     report = write_report(out, runs, folds, summary, comparisons, figures, context, final)
     return CVResult(out, runs, selected, report)

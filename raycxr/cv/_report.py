@@ -401,6 +401,8 @@ def write_report(
     if errors:
         lines += ["## Failed runs", ""]
         lines += [f"- {r.config}, {'refit' if r.refit else f'fold {r.fold}'}: {r.error}" for r in errors] + [""]
+    if context.get("saliency"):
+        lines += context["saliency"]
     lines += _model_card(context, final)
     lines += ["## Figures", ""]
     for title, files in figures.items():

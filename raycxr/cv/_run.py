@@ -27,6 +27,7 @@ from raycxr.train._cli import jsonable
 from raycxr.tune import error_reason
 
 EVALUATION_FILE = "evaluation.pt"
+MODEL_FILE = "model.pt"  #: the refit's restored weights (a state dict): saliency, predict
 METRICS_FILE = "metrics.json"
 FINAL_FILE = "final.json"  #: the run's last report, said again if it is restarted after it ended
 CV_RECORD = "cv.json"
@@ -92,7 +93,10 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
         "best_epoch": result.best_epoch,
         "sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
     }
-    context.report(final, None, {EVALUATION_FILE: evaluation, METRICS_FILE: metrics, FINAL_FILE: final})
+    files = {EVALUATION_FILE: evaluation, METRICS_FILE: metrics, FINAL_FILE: final}
+    if data.refit and params["fold"] == len(data.splits) - 1:
+        files[MODEL_FILE] = result.model.state_dict()
+    context.report(final, None, files)
 
 
 @dataclasses.dataclass
@@ -106,6 +110,7 @@ class FoldRun:
     metrics: dict[str, Any] | None
     evaluation: dict[str, np.ndarray] | None
     history: pd.DataFrame
+    model_state: dict[str, torch.Tensor] | None = None  #: the refit's weights
 
 
 def execute(
@@ -154,7 +159,8 @@ def execute(
             continue
         metrics = files[METRICS_FILE]
         evaluation = {k: v.numpy() for k, v in files[EVALUATION_FILE].items()}
-        runs.append(FoldRun(config, fold, refit, "", metrics, evaluation, history))
+        state = (result_files(result, MODEL_FILE) or {}).get(MODEL_FILE) if refit else None
+        runs.append(FoldRun(config, fold, refit, "", metrics, evaluation, history, state))
     return sorted(runs, key=lambda r: (list(data.configs).index(r.config), r.fold))
 
 

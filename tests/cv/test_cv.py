@@ -138,8 +138,10 @@ def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path
     report = (cv_dir / "report.md").read_text()
     assert f"**{result.best}**" in report and "corrected resampled t-test" in report
     # The final test comes first, with CIs and calibration; CV below it, marked optimistic.
-    assert report.index("## Test set: final estimate") < report.index("## Leakage audit") < report.index(
-        "## Cross-validation inside dev"
+    assert (
+        report.index("## Test set: final estimate")
+        < report.index("## Leakage audit")
+        < report.index("## Cross-validation inside dev")
     )
     metrics = pd.read_csv(cv_dir / "test_metrics.csv")
     assert set(metrics["config"]) == {top, "paper"}

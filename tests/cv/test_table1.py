@@ -53,6 +53,12 @@ def test_table1_baselines_on_the_same_folds(zoo: Path) -> None:
         line = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
         assert f"{published['f1_macro']:.2f} / {published['accuracy']:.2f}" in line
     assert "| mobile-freeze-net-attention |" in report and "not a row of Table 1" in report
+    # Grad-CAM of the chosen configuration's refit model on test images, with the shortcut check.
+    assert "## Saliency (Grad-CAM)" in report and "### Shortcut check" in report
+    shortcuts = pd.read_csv(zoo / "cv" / "saliency_shortcuts.csv")
+    assert set(shortcuts["class"]) <= set(
+        json.loads((zoo / "raycxr.json").read_text()).get("classes", shortcuts["class"])
+    )
 
 
 def _online() -> bool:
