@@ -19,7 +19,7 @@ def parser() -> argparse.ArgumentParser:
         "synthetic radiographs. Writes STORAGE/NAME/: Tune's trial folders with TensorBoard files, trials.csv, "
         "best_config.json and the Optuna study optuna.db.",
     )
-    add_config_options(parser, TuneSettings, skip=("set",))
+    add_config_options(parser, TuneSettings, skip=("set", "constraints"))
     parser.add_argument(
         "--set",
         action="append",
@@ -27,6 +27,16 @@ def parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         metavar="KEY=VALUE",
         help="a training setting for every trial, e.g. --set epochs=10 (repeatable; see python -m raycxr.train -h)",
+    )
+    parser.add_argument(
+        "--constraint",
+        action="append",
+        dest="constraints",
+        default=argparse.SUPPRESS,
+        metavar="METRIC<=VALUE",
+        help="a constraint every good trial meets, e.g. --constraint 'latency_ms<=20' (operators <=, >=, <, >; "
+        "repeatable): trials that break one are infeasible, never on the Pareto front or best; NSGA-II and TPE "
+        "sample with it (Optuna's Trial.set_constraint)",
     )
     return parser
 
@@ -40,7 +50,9 @@ def summary(result: SearchResult) -> str:
     lines = [f"Trials: {', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'}."]
     for _, row in trials[trials["status"] == "errored"].iterrows() if len(trials) else []:
         lines.append(f"  trial {row['trial_id']} errored: {row['error']}")
-    if result.best is not None:
+    if result.best is not None and "pareto" in result.best:
+        lines += _front_lines(result.best)
+    elif result.best is not None:
         best = result.best
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
         lines.append(
@@ -48,7 +60,8 @@ def summary(result: SearchResult) -> str:
         )
         lines.append("  " + ", ".join(f"{k} {v:.4f}" for k, v in best["metrics"].items()))
     where = result.plan.experiment_path
-    lines.append(f"Results: {where}/trials.csv, {where}/best_config.json, {where}/optuna.db")
+    figure = f", {where}/pareto.png" if result.plan.multi and result.best is not None else ""
+    lines.append(f"Results: {where}/trials.csv, {where}/best_config.json, {where}/optuna.db{figure}")
     if result.interrupted:
         plan = result.plan
         lines.append(
@@ -56,6 +69,22 @@ def summary(result: SearchResult) -> str:
             f"--name {plan.name} --resume"
         )
     return "\n".join(lines)
+
+
+def _format(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _front_lines(best: dict) -> list[str]:
+    """The Pareto front of a multi-objective search, one trial a line."""
+    goals = ", ".join(f"{o['metric']} ({o['mode']})" for o in best["objectives"])
+    constraints = f"; constraints {', '.join(best['constraints'])}" if best["constraints"] else ""
+    lines = [f"Pareto front over {goals}{constraints}: {len(best['pareto'])} trial(s)"]
+    for entry in best["pareto"]:
+        values = ", ".join(f"{k} {_format(v)}" for k, v in entry["values"].items())
+        params = ", ".join(f"{k}={_format(v)}" for k, v in entry["params"].items())
+        lines.append(f"  trial {entry['trial_id']}: {values} ({params or 'no parameters'})")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:

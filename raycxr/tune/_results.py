@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from ray.tune.experiment import Trial
 
 from raycxr.train import TrainConfig
 from raycxr.train._cli import jsonable
+from raycxr.tune._objectives import FINISHED, MODEL_METRICS, PARETO, Constraint, Objective, annotate
 from raycxr.tune._trial import BEST_PREFIX, TrialConfigs
 
 TRIALS_FILE = "trials.csv"
@@ -66,15 +67,19 @@ def finished_training(result: Mapping[str, Any], cfg: TrainConfig) -> bool:
     return epoch >= cfg.epochs or epoch - best >= cfg.patience
 
 
-def trial_row(trial: Trial, configs: TrialConfigs, metric: str, status: str | None = None) -> dict[str, Any]:
-    """One line of ``trials.csv``: id, status, parameters, the objective, metrics, error.
+def trial_row(
+    trial: Trial, configs: TrialConfigs, metric: str | Sequence[str], status: str | None = None
+) -> dict[str, Any]:
+    """One line of ``trials.csv``: id, status, parameters, the objective(s), metrics, error.
 
+    ``metric`` is the objective, or the objectives and constrained metrics (one column each).
     ``status`` overrides Tune's status of the trial (see :func:`trial_status`).
     """
     result = trial.last_result or {}
     row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial_status(trial, configs, status)}
     row |= {f"param_{k}": v for k, v in trial.config.items()}
-    row[metric] = result.get(metric)
+    for name in [metric] if isinstance(metric, str) else metric:
+        row[name] = result.get(name)
     row["epochs"] = result.get("epoch")
     row["best_epoch"] = result.get("best_epoch")
     row |= {k: v for k, v in result.items() if k.startswith(BEST_PREFIX)}
@@ -90,7 +95,9 @@ def trial_row(trial: Trial, configs: TrialConfigs, metric: str, status: str | No
     return row
 
 
-def trials_frame(trials: list[Trial], configs: TrialConfigs, metric: str, ended: Trial | None = None) -> pd.DataFrame:
+def trials_frame(
+    trials: list[Trial], configs: TrialConfigs, metric: str | Sequence[str], ended: Trial | None = None
+) -> pd.DataFrame:
     """The rows of ``trials``, by trial id; ``ended`` is written as ``TERMINATED`` whatever its status."""
     rows = [
         trial_row(t, configs, metric, Trial.TERMINATED if t is ended else None)
@@ -105,16 +112,42 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class TrialsTable(Callback):
-    """Rewrites ``trials.csv`` each time a trial completes or fails."""
+def table_metrics(
+    metric: str, objectives: Sequence[Objective] = (), constraints: Sequence[Constraint] = ()
+) -> list[str]:
+    """The metric columns of ``trials.csv``: the objective(s), then the constrained metrics."""
+    return list(dict.fromkeys([metric, *(o.metric for o in objectives), *(c.metric for c in constraints)]))
 
-    def __init__(self, directory: Path, configs: TrialConfigs, metric: str) -> None:
+
+class TrialsTable(Callback):
+    """Rewrites ``trials.csv`` each time a trial completes or fails.
+
+    With ``constraints`` it has a ``feasible`` column; with several ``objectives`` a
+    ``pareto`` column (the front of the trials finished so far).
+    """
+
+    #: Class-level defaults, so a callback pickled before they existed still restores.
+    objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+
+    def __init__(
+        self,
+        directory: Path,
+        configs: TrialConfigs,
+        metric: str,
+        objectives: Sequence[Objective] = (),
+        constraints: Sequence[Constraint] = (),
+    ) -> None:
         self.directory = directory
         self.configs = configs
         self.metric = metric
+        self.objectives = tuple(objectives)
+        self.constraints = tuple(constraints)
 
     def write(self, trials: list[Trial], ended: Trial | None = None) -> None:
-        frame = trials_frame(trials, self.configs, self.metric, ended)
+        metrics = table_metrics(self.metric, self.objectives, self.constraints)
+        frame = trials_frame(trials, self.configs, metrics, ended)
+        frame = annotate(frame, self.objectives, self.constraints)
         write_atomic(self.directory / TRIALS_FILE, frame.to_csv(index=False))
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
@@ -136,31 +169,85 @@ def trial_params(row: pd.Series) -> dict[str, Any]:
 
 
 def best_trial(frame: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
-    """The row with the best ``metric`` among finished (completed or pruned) trials."""
-    done = frame[frame["status"].isin(["completed", "pruned"])] if len(frame) else frame
+    """The row with the best ``metric`` among finished (completed or pruned) trials (feasible ones, if marked)."""
+    done = frame[frame["status"].isin(FINISHED)] if len(frame) else frame
+    if "feasible" in done:
+        done = done[done["feasible"].astype(bool)]
     if metric not in done or done[metric].isna().all():
         return None
     index = done[metric].idxmax() if mode == "max" else done[metric].idxmin()
     return done.loc[index]
 
 
-def write_best(directory: Path, frame: pd.DataFrame, configs: TrialConfigs, metric: str, mode: str) -> dict | None:
-    """Write ``best_config.json`` (parameters, full training config, metrics); return it."""
-    row = best_trial(frame, metric, mode)
-    if row is None:
-        return None
+def _trial_entry(row: pd.Series, configs: TrialConfigs) -> dict[str, Any]:
+    """A trial of ``best_config.json``: parameters, full training config, metrics, where it lies."""
     params = trial_params(row)
-    best = {
-        "trial_id": row["trial_id"],
-        "metric": metric,
-        "mode": mode,
-        "value": float(row[metric]),
+    metrics = {k: float(v) for k, v in row.items() if k.startswith(BEST_PREFIX) and pd.notna(v)}
+    metrics |= {k: float(row[k]) for k in MODEL_METRICS if k in row and pd.notna(row[k])}
+    return {
         "params": params,
         "train_config": configs.train_config(params).model_dump(mode="json", exclude={"data", "out"}),
-        "metrics": {k: float(v) for k, v in row.items() if k.startswith(BEST_PREFIX) and pd.notna(v)},
+        "metrics": metrics,
         "epochs": row["epochs"],
         "best_epoch": row["best_epoch"],
         "trial_dir": row["trial_dir"],
+    }
+
+
+def write_best(
+    directory: Path,
+    frame: pd.DataFrame,
+    configs: TrialConfigs,
+    metric: str,
+    mode: str,
+    objectives: Sequence[Objective] = (),
+    constraints: Sequence[Constraint] = (),
+) -> dict | None:
+    """Write ``best_config.json`` and return it (``None`` when no trial qualifies).
+
+    One objective: the best (feasible) trial's parameters, full training config and metrics.
+    Several: the Pareto front of the finished feasible trials (``pareto``, best first by the
+    first objective), each trial with its objective values, parameters, config and metrics.
+    """
+    frame = annotate(frame, objectives, constraints)
+    if len(objectives) >= 2:
+        return _write_front(directory, frame, configs, objectives, constraints)
+    row = best_trial(frame, metric, mode)
+    if row is None:
+        return None
+    entry = _trial_entry(row, configs)
+    best = {"trial_id": row["trial_id"], "metric": metric, "mode": mode, "value": float(row[metric]), **entry}
+    if constraints:
+        best["constraints"] = [str(c) for c in constraints]
+    best = jsonable(best)
+    write_atomic(directory / BEST_FILE, json.dumps(best, indent=2, default=str))
+    return best
+
+
+def _write_front(
+    directory: Path,
+    frame: pd.DataFrame,
+    configs: TrialConfigs,
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint],
+) -> dict | None:
+    front = frame[frame[PARETO].astype(bool)] if PARETO in frame else frame.iloc[:0]
+    if not len(front):
+        return None
+    first = objectives[0]
+    front = front.sort_values(first.metric, ascending=first.mode == "min", kind="stable")
+    entries = [
+        {
+            "trial_id": row["trial_id"],
+            "values": {o.metric: float(row[o.metric]) for o in objectives},
+            **_trial_entry(row, configs),
+        }
+        for _, row in front.iterrows()
+    ]
+    best = {
+        "objectives": [{"metric": o.metric, "mode": o.mode} for o in objectives],
+        "constraints": [str(c) for c in constraints],
+        "pareto": entries,
     }
     best = jsonable(best)
     write_atomic(directory / BEST_FILE, json.dumps(best, indent=2, default=str))

@@ -41,6 +41,16 @@ from raycxr.run import (
 )
 from raycxr.train import SCALAR_METRICS, TrainConfig, split_statistics
 from raycxr.train._cli import jsonable
+from raycxr.tune._enqueue import describe, enqueue_points
+from raycxr.tune._objectives import (
+    MODEL_METRICS,
+    Constraint,
+    Objective,
+    default_mode,
+    parse_constraint,
+    parse_objectives,
+)
+from raycxr.tune._plot import PARETO_PNG, plot_pareto
 from raycxr.tune._results import TRIALS_FILE, TrialsTable, write_atomic, write_best
 from raycxr.tune._settings import DEMO_NUM_SAMPLES, DEMO_SETTINGS, TuneSettings
 from raycxr.tune._space import SearchSpace, load_space, make_sampler
@@ -59,6 +69,9 @@ METRICS = (
     *(f"val_{k}" for k in ("loss", *SCALAR_METRICS)),
     *(f"{BEST_PREFIX}{k}" for k in ("loss", *SCALAR_METRICS)),
 )
+#: What an objective or constraint may name: the reported metrics, and the model metrics a
+#: trial measures when one is named.
+MEASURABLE = (*METRICS, *MODEL_METRICS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +89,25 @@ class SearchPlan:
     mode: str
     sampler: str
     num_samples: int
+    objectives: tuple[Objective, ...] = ()  # (metric, mode) first; several: a multi-objective search
+    constraints: tuple[Constraint, ...] = ()
+    points: tuple[dict[str, Any], ...] = ()  # --enqueue: evaluated first
+    notes: tuple[str, ...] = ()  # what the space keeps of an enqueued paper configuration
 
     @property
     def experiment_path(self) -> str:
         return f"{self.storage.rstrip('/')}/{self.name}"
+
+    @property
+    def multi(self) -> bool:
+        """Whether the search has several objectives (a Pareto front, no single best)."""
+        return len(self.objectives) > 1
+
+    @property
+    def measure(self) -> tuple[str, ...]:
+        """The model metrics trials measure: those an objective or constraint names."""
+        named = {o.metric for o in self.objectives} | {c.metric for c in self.constraints}
+        return tuple(m for m in MODEL_METRICS if m in named)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{**self.space.fixed, **self.base, "data": self.data}).check()
@@ -192,11 +220,14 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     if base.get("holdout_fraction"):
         raise ValueError("--set holdout_fraction: a search keeps its untouched test set with --test-fraction.")
     settings.test_spec(group=base.get("split") == "group")
-    metric = settings.metric or space.search.metric or DEFAULT_METRIC
-    if metric not in METRICS:
-        raise ValueError(f"--metric: unknown metric {metric!r}; trials report {', '.join(METRICS)}.")
-    mode = settings.mode or space.search.mode or ("min" if metric.endswith("loss") else "max")
-    sampler = settings.sampler or space.search.sampler or "tpe"
+    objectives, constraints = _resolve_objectives(settings, space, stored is not None)
+    metric, mode = objectives[0].metric, objectives[0].mode
+    multi = len(objectives) > 1
+    if multi and settings.scheduler == "asha":
+        raise ValueError("--scheduler asha stops trials on one metric; it cannot be used with several --objectives.")
+    if multi and settings.nested:
+        raise ValueError("--nested scores each outer fold's winner by one objective; not with several --objectives.")
+    sampler = settings.sampler or space.search.sampler or ("nsga2" if multi else "tpe")
     if sampler == "grid":
         try:
             space.grid()
@@ -207,6 +238,11 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         num_samples = space.grid_size() if sampler == "grid" else DEFAULT_NUM_SAMPLES
     if settings.data is None and settings.num_samples is None:
         num_samples = min(num_samples, DEMO_NUM_SAMPLES)
+    points, notes = [], []
+    if settings.enqueue is not None and not settings.resume:  # a resumed searcher has its queue
+        if sampler == "grid":
+            raise ValueError("--enqueue: the grid sampler runs every point of its grid already.")
+        points, notes = enqueue_points(settings.enqueue, space, base, num_samples)
     if settings.data is not None and not settings.data.exists():
         raise ValueError(f"--data: {settings.data} does not exist.")
     name = settings.name or settings.experiment_name()
@@ -221,12 +257,48 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         check_uri_writable(f"{settings.storage.rstrip('/')}/{name}")
     data = settings.data.resolve() if settings.data is not None else None
     plan = SearchPlan(
-        settings, space, base, name, settings.storage_path(), directory, data, metric, mode, sampler, num_samples
-    )
+        settings, space, base, name, settings.storage_path(), directory, data, metric, mode, sampler, num_samples,
+        tuple(objectives), tuple(constraints), tuple(points), tuple(notes),
+    )  # fmt: skip
     if data is not None:
         plan.train_config()  # the data settings are valid together (fold < folds, folds_dir …)
     _check_weights(space, base)
     return plan
+
+
+def _resolve_objectives(
+    settings: TuneSettings, space: SearchSpace, stored: bool
+) -> tuple[list[Objective], list[Constraint]]:
+    """The objectives (``--objectives``, else ``--metric``/``--mode``, else the space's) and constraints.
+
+    Raises:
+        ValueError: One line: an unknown metric (listing what trials report), a bad direction,
+            a constraint that does not parse or names a metric nothing measures.
+    """
+    where = "the stored space" if stored else str(settings.space_file())
+    if settings.objectives is not None and (settings.metric is not None or settings.mode is not None):
+        raise ValueError("--objectives replaces --metric and --mode: give one or the other.")
+    if settings.objectives is not None:
+        objectives = parse_objectives(settings.objectives, MEASURABLE)
+    elif settings.metric is None and settings.mode is None and space.search.objectives is not None:
+        objectives = parse_objectives(space.search.objectives, MEASURABLE, f"{where}: search.objectives")
+    else:
+        metric = settings.metric or space.search.metric or DEFAULT_METRIC
+        if metric not in MEASURABLE:
+            raise ValueError(f"--metric: unknown metric {metric!r}; trials report {', '.join(MEASURABLE)}.")
+        objectives = [Objective(metric, settings.mode or space.search.mode or default_mode(metric))]
+    if settings.constraints:
+        constraints = [parse_constraint(text, MEASURABLE) for text in settings.constraints]
+    else:
+        option = f"{where}: search.constraints"
+        constraints = [parse_constraint(text, MEASURABLE, option) for text in space.search.constraints or []]
+    return objectives, constraints
+
+
+def nsga2_population(num_samples: int) -> int:
+    """NSGA-II's generation size: a quarter of the budget, 4 to 50 (Optuna's default, 50, would
+    leave a budget below 50 trials all in the random first generation)."""
+    return min(50, max(4, num_samples // 4))
 
 
 def _check_weights(space: SearchSpace, base: dict[str, Any]) -> None:
@@ -275,19 +347,32 @@ def run_search(settings: TuneSettings) -> SearchResult:
     with ray_session(settings.address, scaling, settings.max_concurrent, local_storage) as concurrency:
         if not settings.resume:
             record = {"settings": settings.model_dump(mode="json"), "space": plan.space.model_dump(mode="json")}
+            if plan.points:
+                record["enqueued"] = list(plan.points)  # what --enqueue ran first (a file may change later)
             write_atomic(plan.directory / EXPERIMENT_FILE, json.dumps(jsonable(record), indent=2))
             if settings.is_uri:
                 _upload(plan.directory, plan.experiment_path, RECORD_FILES)
         print(f"Experiment: {plan.experiment_path}", flush=True)
         print(f"TensorBoard: tensorboard --logdir {plan.experiment_path}", flush=True)
         path = "Ray Train runs (TorchTrainer)" if scaling.uses_train else "in the trial (actors reused)"
+        goal = (
+            "objectives " + ", ".join(f"{o.metric} ({o.mode})" for o in plan.objectives) + f", sampler {plan.sampler}"
+            if plan.multi
+            else f"objective {plan.metric} ({plan.mode})"
+        )
+        if plan.constraints:
+            goal += "; constraints " + ", ".join(map(str, plan.constraints))
         print(
             f"{plan.num_samples} trials, at most {concurrency} at a time, {settings.workers_per_trial} worker(s) each, "
-            f"trained {path}; objective {plan.metric} ({plan.mode}); "
+            f"trained {path}; {goal}; "
             f"{len(split.train)} training and {len(split.val)} validation images (dev); "
             f"{len(partition.test)} test images kept untouched.",
             flush=True,
         )
+        if plan.points:
+            print(f"First trials (--enqueue {settings.enqueue}):\n{describe(plan.points)}", flush=True)
+        for note in plan.notes:
+            print(f"  note: the space trains with {note}", flush=True)
         if settings.nested:
             from raycxr.tune._nested import run_nested
 
@@ -300,6 +385,7 @@ def run_search(settings: TuneSettings) -> SearchResult:
             split=split,
             stats=stats,
             configs=configs,
+            measure=plan.measure,
         )
         runs = trainable(search_job, data, scaling, f"{plan.experiment_path}/train")
         if settings.resume:
@@ -335,15 +421,31 @@ class _OptunaSearch(OptunaSearch):
     state, the resumed search runs that trial once more: restored from its last checkpoint,
     it trains no epoch and reports its final result again. Optuna already has it; reporting
     to a finished Optuna trial would raise and stop the whole search.
+
+    Before it tells Optuna a trial's end, it sets the Optuna trial's constraint values
+    (``Trial.set_constraint``: each constraint's violation by the trial's last result, ≤ 0
+    when met), which NSGA-II and TPE sample with and ``study.best_trials`` honours, and
+    stores the constrained and model metrics (``latency_ms``, ``macs``, ``params``) as user
+    attributes. With several metrics (``metric`` and ``mode`` lists) the study has several
+    objectives.
     """
 
-    #: Class-level default, so a searcher pickled before ``configs`` existed still restores.
+    #: Class-level defaults, so a searcher pickled before they existed still restores.
     _configs: TrialConfigs | None = None
+    _constraints: tuple[Constraint, ...] = ()
 
-    def __init__(self, *args: Any, configs: TrialConfigs | None = None, **kwargs: Any) -> None:
-        """Arguments of ``OptunaSearch``, and ``configs``: maps a trial's parameters to its training configuration."""
+    def __init__(
+        self,
+        *args: Any,
+        configs: TrialConfigs | None = None,
+        constraints: tuple[Constraint, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        """Arguments of ``OptunaSearch``, ``configs`` (maps a trial's parameters to its training
+        configuration) and ``constraints`` (told to Optuna as each trial's constraint values)."""
         super().__init__(*args, **kwargs)
         self._configs = configs
+        self._constraints = tuple(constraints)
         self._trial_params: dict[str, dict[str, Any]] = {}
         self._last_steps: dict[str, int] = {}  # the last step reported to Optuna, per trial
 
@@ -360,6 +462,8 @@ class _OptunaSearch(OptunaSearch):
             self._last_steps[trial_id] = result[_STEP]
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if result and not error and trial_id not in self._completed_trials and trial_id in self._ot_trials:
+            self._store_attrs(trial_id, result)
         if self._configs is None or error or not result or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)
             return
@@ -372,6 +476,18 @@ class _OptunaSearch(OptunaSearch):
         # already finished (told before a driver restart) is left as it is.
         self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
         self._completed_trials.add(trial_id)
+
+    def _store_attrs(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Constraint values and the constrained and model metrics of ``result``, on the Optuna trial."""
+        names = dict.fromkeys([*(c.metric for c in self._constraints), *MODEL_METRICS])
+        trial = self._ot_trials[trial_id]
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # told before a driver restart
+            for name in names:
+                value = result.get(name)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    trial.set_user_attr(name, float(value))
+            for constraint in self._constraints:
+                trial.set_constraint(str(constraint), constraint.violation(result.get(constraint.metric)))
 
     def _stopped_early(self, trial_id: str, result: dict[str, Any]) -> bool:
         """Whether ``result``, a trial's last, shows that the scheduler stopped it before its end."""
@@ -389,12 +505,17 @@ _STEP = "training_iteration"
 
 def new_tuner(plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurrency: int, max_epochs: int) -> tune.Tuner:
     settings = plan.settings
+    objectives = plan.objectives or (Objective(plan.metric, plan.mode),)  # type: ignore[arg-type]
+    population = nsga2_population(plan.num_samples) if plan.sampler == "nsga2" else None
+    sampler = make_sampler(plan.sampler, plan.space, settings.seed, population_size=population)
     searcher = _OptunaSearch(
         plan.space.define_by_run(plan.base),
         configs=configs,
-        metric=plan.metric,
-        mode=plan.mode,
-        sampler=make_sampler(plan.sampler, plan.space, settings.seed),
+        constraints=plan.constraints,
+        metric=[o.metric for o in objectives] if plan.multi else plan.metric,
+        mode=[o.mode for o in objectives] if plan.multi else plan.mode,
+        points_to_evaluate=[dict(point) for point in plan.points] or None,
+        sampler=sampler,
         study_name=plan.name,
         storage=_study_storage(plan),
     )
@@ -421,7 +542,7 @@ def new_tuner(plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurren
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=plan.storage,
-            callbacks=[TrialsTable(plan.directory, configs, plan.metric)],
+            callbacks=[TrialsTable(plan.directory, configs, plan.metric, plan.objectives, plan.constraints)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=checkpoint_config(),
             verbose=1,  # Tune's status table, not every result
@@ -445,11 +566,15 @@ def _fail_orphaned_trials(plan: SearchPlan) -> None:
 def finish(plan: SearchPlan, configs: TrialConfigs) -> SearchResult:
     path = plan.directory / TRIALS_FILE
     trials = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
-    best = write_best(plan.directory, trials, configs, plan.metric, plan.mode) if len(trials) else None
+    best = None
+    if len(trials):
+        best = write_best(plan.directory, trials, configs, plan.metric, plan.mode, plan.objectives, plan.constraints)
+        if plan.multi and best is not None:
+            plot_pareto(path, plan.objectives, plan.directory / PARETO_PNG)
     finished = trials["status"].isin(["completed", "pruned", "errored"]).sum() if len(trials) else 0
     interrupted = finished < plan.num_samples
     if not interrupted:
         _fail_orphaned_trials(plan)
     if plan.settings.is_uri:
-        _upload(plan.directory, plan.experiment_path, (TRIALS_FILE, "best_config.json", *RECORD_FILES))
+        _upload(plan.directory, plan.experiment_path, (TRIALS_FILE, "best_config.json", PARETO_PNG, *RECORD_FILES))
     return SearchResult(plan, trials, best, interrupted)

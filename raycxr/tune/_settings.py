@@ -54,8 +54,28 @@ class TuneSettings(BaseModel):
     max_concurrent: int | None = Field(None, ge=1, description="concurrent trials (default: what the cluster holds)")
     metric: str | None = Field(None, description="objective (default best_val_f1_macro)")
     mode: Literal["min", "max"] | None = Field(None, description="min or max (default: min for losses, else max)")
-    sampler: Literal["tpe", "random", "grid"] | None = Field(None, description="Optuna sampler (default tpe)")
-    scheduler: Literal["none", "asha"] = Field("none", description="early stopping of bad trials (ASHA)")
+    objectives: str | None = Field(
+        None,
+        description="several objectives METRIC:min|max,… (e.g. best_val_f1_macro:max,latency_ms:min): a "
+        "multi-objective search whose answer is the Pareto front; besides the reported metrics, latency_ms "
+        "(batch 1 on the trial's device), macs and params of the trained network; replaces --metric/--mode",
+    )
+    constraints: list[str] = Field(
+        default_factory=list,
+        description="METRIC<=VALUE (also >=, <, >), e.g. latency_ms<=20: trials that break it are infeasible, "
+        "never on the Pareto front or best (repeatable as --constraint)",
+    )
+    sampler: Literal["tpe", "random", "grid", "nsga2"] | None = Field(
+        None, description="Optuna sampler (default: tpe; nsga2 (NSGA-II) with several objectives)"
+    )
+    enqueue: str | None = Field(
+        None,
+        description="evaluate these points first: 'paper' (the paper's configuration, restricted to the searched "
+        "parameters) or a JSON/YAML file with a list of parameter dicts (e.g. a best_config.json)",
+    )
+    scheduler: Literal["none", "asha"] = Field(
+        "none", description="early stopping of bad trials (ASHA; one objective only)"
+    )
     grace_period: int = Field(1, ge=1, description="ASHA: epochs every trial runs before it can be stopped")
     reduction_factor: float = Field(2.0, gt=1, description="ASHA: reduction factor")
     max_failures: int = Field(0, ge=0, description="retries of a failed trial (from its checkpoint)")

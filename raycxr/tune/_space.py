@@ -15,6 +15,7 @@ A space file has four top-level keys, all optional but ``params``/``fixed`` bein
           prefix: {freeze_mode: prefix, freeze_ratio: 0.5}
           none: {freeze_ratio: 0.0}
     search: {num_samples: 16, metric: best_val_f1_macro, mode: max, sampler: tpe}
+    # or several objectives: search: {objectives: best_val_f1_macro:max,latency_ms:min, constraints: [latency_ms<=20]}
 
 A parameter's name is a training setting, except for a categorical whose choices are a
 mapping (its name is free; each choice names the settings it sets). ``when`` makes a
@@ -37,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from raycxr.train import TrainConfig
 from raycxr.train._config import format_validation_error, load_yaml
 
-SAMPLERS = ("tpe", "random", "grid")
+SAMPLERS = ("tpe", "random", "grid", "nsga2")
 #: Settings a space may not fix or search: they belong to the command line.
 NOT_IN_SPACE = ("data", "out", "cache_dir", "device")
 #: Settings the data is prepared with once per experiment: they may be fixed, not searched.
@@ -145,7 +146,11 @@ class SearchDefaults(_Strict):
     num_samples: int | None = Field(None, ge=1)
     metric: str | None = None
     mode: Literal["min", "max"] | None = None
-    sampler: Literal["tpe", "random", "grid"] | None = None
+    sampler: Literal["tpe", "random", "grid", "nsga2"] | None = None
+    #: ``METRIC:min|max,…`` or a list of such items: a multi-objective search (``--objectives``).
+    objectives: str | list[str] | None = None
+    #: ``METRIC<=VALUE`` items (``--constraint``).
+    constraints: list[str] | None = None
 
 
 class SearchSpace(_Strict):
@@ -330,10 +335,22 @@ def load_space(path: str | Path, base: dict[str, Any] | None = None) -> SearchSp
         raise ValueError("\n".join(f"{path}: {line}" for line in str(error).splitlines())) from None
 
 
-def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
-    """A seeded Optuna sampler: ``tpe`` (default), ``random`` or ``grid``."""
+def make_sampler(
+    name: str, space: SearchSpace, seed: int, population_size: int | None = None
+) -> optuna.samplers.BaseSampler:
+    """A seeded Optuna sampler: ``tpe`` (default), ``random``, ``grid`` or ``nsga2`` (NSGA-II).
+
+    TPE and NSGA-II handle several objectives and sample with the constraint values of
+    finished trials (``Trial.set_constraint``); ``random`` and ``grid`` ignore constraints.
+
+    Args:
+        population_size: NSGA-II's generation size (default: Optuna's, 50).
+    """
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
+    if name == "nsga2":
+        size = {} if population_size is None else {"population_size": population_size}
+        return optuna.samplers.NSGAIISampler(seed=seed, **size)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":

@@ -16,11 +16,15 @@ from typing import Any
 
 import numpy as np
 import ray
+import torch
 
 from raycxr.data import Split
 from raycxr.losses import ClassStats
 from raycxr.run import RunContext
-from raycxr.train import SCALAR_METRICS, FitState, TrainConfig, fit
+from raycxr.train import SCALAR_METRICS, FitState, TrainConfig, fit, resolve_device
+from raycxr.train._feed import use_bf16
+from raycxr.train._model import model_for
+from raycxr.tune._measure import model_metrics
 from raycxr.tune._space import SearchSpace
 
 #: Metrics each epoch's report carries besides ``val_*`` of that epoch.
@@ -53,6 +57,8 @@ class ExperimentData:
         stats: Attention-loss class statistics of ``split.train`` (``None`` when no trial
             can use that loss).
         configs: Maps a trial's parameters to its training configuration.
+        measure: Model metrics (of ``latency_ms``, ``macs``, ``params``) each trial measures
+            once and reports with every epoch: those an objective or constraint names.
     """
 
     images: dict[int, ray.ObjectRef]
@@ -61,6 +67,7 @@ class ExperimentData:
     split: Split
     stats: ClassStats | None
     configs: TrialConfigs
+    measure: tuple[str, ...] = ()
 
 
 def best_metrics(history: list[dict[str, float]]) -> dict[str, float]:
@@ -72,10 +79,21 @@ def best_metrics(history: list[dict[str, float]]) -> dict[str, float]:
     return {BEST_PREFIX + k: best[f"val_{k}"] for k in keys if f"val_{k}" in best}
 
 
+def measure_model(model: torch.nn.Module, cfg: TrainConfig, names: tuple[str, ...]) -> dict[str, float]:
+    """The model metrics ``names`` of ``model`` on its device: one image at ``cfg.image_size``, batch 1."""
+    if not names:
+        return {}
+    device = next(model.parameters()).device
+    example = torch.zeros(1, cfg.image_size, cfg.image_size, dtype=torch.uint8, device=device)
+    return model_metrics(model, example, names, bf16=use_bf16(cfg.precision, device))
+
+
 def search_job(params: dict[str, Any], data: ExperimentData, context: RunContext) -> None:
     """Train one trial's configuration, reporting (with a checkpoint) every epoch.
 
     After a restart the run layer hands back the latest checkpoint; ``fit`` continues from it.
+    The model metrics ``data.measure`` are measured on the model after its first epoch (in
+    this process) and go with every report.
     """
     cfg = data.configs.train_config(params)
     images = ray.get(data.images[cfg.image_size])  # zero-copy view of the object store
@@ -86,10 +104,13 @@ def search_job(params: dict[str, Any], data: ExperimentData, context: RunContext
         "resumed_from_epoch": int(resume["epoch"]) if resume is not None else 0,
     }
     reported = False
+    measured: dict[str, float] | None = None
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
-        nonlocal reported
-        context.report({**row, **best_metrics(state.history), **where}, state.state_dict())
+        nonlocal reported, measured
+        if measured is None:  # rank 0's report is the one Tune keeps
+            measured = measure_model(state.model, cfg, data.measure) if context.rank == 0 else {}
+        context.report({**row, **best_metrics(state.history), **where, **measured}, state.state_dict())
         reported = True
 
     fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume)
@@ -97,4 +118,12 @@ def search_job(params: dict[str, Any], data: ExperimentData, context: RunContext
         # Restored from the checkpoint of its last epoch (the driver died before Tune saw the
         # trial end): no epoch ran, so say the final result again, else Tune has none.
         history = resume["history"]
-        context.report({**history[-1], **best_metrics(history), **where}, resume)
+        if data.measure and context.rank == 0:
+            device = resolve_device(cfg.device)
+            model = model_for(cfg, len(data.classes), weights="none")
+            model.load_state_dict(resume["best_model"])
+            model.to(device)
+            if device.type == "cuda":
+                model.to_channels_last()  # as fit runs it
+            measured = measure_model(model, cfg, data.measure)
+        context.report({**history[-1], **best_metrics(history), **where, **(measured or {})}, resume)

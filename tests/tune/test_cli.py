@@ -110,3 +110,38 @@ def test_storage_uri_that_cannot_be_written(capsys, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     err = _error(capsys, ["--storage", f"file://{tmp_path / 'file'}", "--name", "x"])
     assert f"--storage: cannot write to file://{tmp_path / 'file'}/x:" in err
+
+
+def test_bad_objectives_constraints_and_points(capsys, tmp_path: Path) -> None:
+    """Each a one-line error before Ray starts."""
+    storage = ["--storage", str(tmp_path)]
+
+    def error(argv: list[str]) -> str:
+        err = _error(capsys, [*argv, *storage])
+        assert "\n" not in err
+        return err
+
+    unknown = error(["--objectives", "best_val_f1_macro:max,energy:min"])
+    assert "--objectives: unknown metric 'energy'; trials report train_loss, val_loss," in unknown
+    assert unknown.endswith("latency_ms, macs, params.")
+    assert "--objectives: the direction of 'params' must be min or max, got 'smallest'" in error(
+        ["--objectives", "best_val_f1_macro:max,params:smallest"]
+    )
+    assert "--objectives replaces --metric and --mode" in error(["--objectives", "params:min", "--metric", "val_loss"])
+    assert "--constraint: cannot read 'latency_ms=20'; expected METRIC<=VALUE (operators <=, >=, <, >)" in error(
+        ["--objectives", "best_val_f1_macro:max,latency_ms:min", "--constraint", "latency_ms=20"]
+    )
+    assert "--constraint 'energy_mj<=3': 'energy_mj' is not measured; a constraint may name train_loss," in error(
+        ["--constraint", "latency_ms<=20", "--constraint", "energy_mj<=3"]
+    )
+    assert "--scheduler asha stops trials on one metric; it cannot be used with several --objectives" in error(
+        ["--objectives", "best_val_f1_macro:max,params:min", "--scheduler", "asha"]
+    )
+    points = tmp_path / "points.json"
+    points.write_text('[{"freeze_ratio": 0.5, "beta": 0.05, "gamma": 0.1, "q": 0.25, "n": 0.001, "lr": 0.5}]')
+    assert f"--enqueue {points}: point 1: parameter 'lr' = 0.5 is outside [1e-05, 0.01]." in error(
+        ["--enqueue", str(points)]
+    )
+    assert "--enqueue: the grid sampler runs every point of its grid already" in error(
+        ["--space", "baselines", "--enqueue", "paper"]
+    )
