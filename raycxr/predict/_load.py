@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -356,7 +357,11 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
 
         params = trial_params(row.iloc[0])
         how = "trial"
-    cfg = _trial_config(record, params)
+    try:
+        cfg = _trial_config(record, params)
+    except (ValueError, KeyError, TypeError) as error:  # pydantic's ValidationError is a ValueError
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"{path}: cannot rebuild trial {trial}'s training configuration ({first}).") from None
     classes = experiment_classes(folder, record, cfg)
     state_file = latest_state(folder, trial)
     if state_file is None:
@@ -481,7 +486,9 @@ def _load_bundle(path: Path, folder: Path, runtime: Runtime | None, device: torc
         model: nn.Module = OnnxModule(model_file, device)
     else:
         try:
-            model = torch.jit.load(str(model_file), map_location=device).eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated (it still works)
+                model = torch.jit.load(str(model_file), map_location=device).eval()
         except Exception as error:  # noqa: BLE001  (torch.jit raises several unrelated types for a bad file)
             raise ModelError(f"{model_file}: cannot load the TorchScript model ({type(error).__name__}).") from None
     temperature, threshold = bundle.get("temperature"), bundle.get("threshold")
