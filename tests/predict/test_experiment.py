@@ -88,3 +88,21 @@ def test_experiment_bundle_predicts_as_the_experiment(
     reference = predict_files(load_model(experiment), files)
     bundled = predict_files(load_model(out), files)
     np.testing.assert_allclose(bundled.probabilities, reference.probabilities, atol=1e-4, rtol=0)
+
+
+def test_cv_folder_gives_the_selected_trial_with_its_temperature(experiment: Path, pngs: list[Path]) -> None:
+    from raycxr.cv import CVSettings, run_cv
+
+    run_cv(CVSettings(experiment=experiment, top_k=1, baselines="none", folds=2, bootstrap=100))
+    cv = experiment / "cv"
+    best = json.loads((experiment / BEST_FILE).read_text())
+    loaded = load_model(cv)
+    assert loaded.kind == "cv" and loaded.details["cv_selected"] == f"top1-{best['trial_id']}"
+    assert loaded.details["trial_id"] == best["trial_id"] and loaded.threshold is None  # four classes
+    calibration = pd.read_csv(cv / "test_calibration.csv").set_index("config")
+    assert loaded.temperature == pytest.approx(calibration.loc[loaded.details["cv_selected"], "temperature"])
+    images = np.stack([read_image(p, 32) for p in pngs])
+    with torch.no_grad():
+        logits = load_model(experiment).model(torch.from_numpy(images))
+    expected = torch.softmax(logits / loaded.temperature, dim=1).numpy()
+    np.testing.assert_allclose(predict_files(loaded, pngs).probabilities, expected, atol=1e-5, rtol=0)
