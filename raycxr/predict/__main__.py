@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 from raycxr.predict._load import RUNTIMES, ModelError, load_model
 from raycxr.predict._predict import find_images, predict_files
 
@@ -61,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from raycxr.train import resolve_device
-
     try:
-        device = resolve_device(args.device)
-        loaded = load_model(args.model, args.trial, runtime=args.runtime, device=device)
+        loaded = load_model(args.model, args.trial, runtime=args.runtime, device=args.device)
     except (ModelError, ValueError) as error:
         parser.exit(2, f"error: {error}\n")
+    if loaded.device.type == "cuda":  # float32 as on the CPU: no TF32 convolutions / matmuls (this process only)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     files = find_images(args.images)
     if not files:
         parser.exit(2, f"error: no images in {', '.join(map(str, args.images))}.\n")
@@ -88,8 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         on_failure=say("error"),
         on_warning=say("warning"),
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result.frame().to_csv(args.out, index=False)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        result.frame().to_csv(args.out, index=False)
+    except OSError as error:
+        parser.exit(2, f"error: cannot write {args.out} ({error.strerror or error}).\n")
     print(f"{result.summary()}; wrote {args.out}", flush=True)
     if result.failures:
         print(f"error: {len(result.failures)} of {len(files)} image(s) could not be read.", file=sys.stderr)

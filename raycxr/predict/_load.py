@@ -232,7 +232,8 @@ def load_model(
         runtime: What runs the model: ``pytorch`` (experiment, training and CV folders), ``onnx``
             or ``torchscript`` (a bundle; default ``onnx``, or ``torchscript`` when onnxruntime is
             not installed).
-        device: ``cpu``, ``cuda`` or a ``torch.device``.
+        device: ``auto`` (a GPU when there is one, and for ONNX when onnxruntime can use it),
+            ``cpu``, ``cuda`` or a ``torch.device``.
 
     Raises:
         ModelError: Not a model folder, a missing or unreadable file, an unknown trial, a
@@ -240,11 +241,14 @@ def load_model(
     """
     path = Path(path).expanduser()
     kind, folder = model_kind(path)
-    device = torch.device(device)
+    if str(device) == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"{path}: --device cuda asked for, but no GPU is visible to this process.")
+    auto = str(device) == "auto"
+    device = torch.device("cuda" if auto and torch.cuda.is_available() else "cpu" if auto else device)
     if trial is not None and kind != "experiment":
         raise ModelError(f"{path}: --trial applies to a search experiment folder only (this is a {kind} folder).")
     if kind == "bundle":
-        return _load_bundle(path, folder, runtime, device)
+        return _load_bundle(path, folder, runtime, device, auto)
     if runtime not in (None, "pytorch"):
         raise ModelError(
             f"{path}: --runtime {runtime} needs an exported bundle (python -m raycxr.export); "
@@ -359,10 +363,12 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
         how = "trial"
     try:
         cfg = _trial_config(record, params)
+        classes = experiment_classes(folder, record, cfg)
+    except ModelError:
+        raise
     except (ValueError, KeyError, TypeError) as error:  # pydantic's ValidationError is a ValueError
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{path}: cannot rebuild trial {trial}'s training configuration ({first}).") from None
-    classes = experiment_classes(folder, record, cfg)
     state_file = latest_state(folder, trial)
     if state_file is None:
         raise ModelError(
@@ -434,7 +440,10 @@ def _load_cv(path: Path, folder: Path, device: torch.device) -> LoadedModel:
             "without deterministic=true, or a trial stopped early by the scheduler), so its temperature does not "
             "apply to the trial's weights; load the experiment folder instead."
         )
-    calibration = pd.read_csv(folder / "test_calibration.csv").set_index("config")
+    calibration_file = folder / "test_calibration.csv"
+    calibration = pd.read_csv(calibration_file).set_index("config") if calibration_file.is_file() else None
+    if calibration is None or selected not in calibration.index:
+        raise ModelError(f"{path}: no temperature of {selected} in test_calibration.csv (the report was not written).")
     temperature = float(calibration.loc[selected, "temperature"])
     threshold = refit["test"].get("threshold") if len(loaded.classes) == 2 else None
     loaded.path, loaded.kind = path, "cv"
@@ -457,7 +466,15 @@ def _refit_files(cv: Path, config: str) -> dict[str, Any] | None:
     return None
 
 
-def _load_bundle(path: Path, folder: Path, runtime: Runtime | None, device: torch.device) -> LoadedModel:
+def _onnx_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _load_bundle(
+    path: Path, folder: Path, runtime: Runtime | None, device: torch.device, auto: bool = False
+) -> LoadedModel:
     bundle = _read_json(folder / BUNDLE_FILE)
     try:
         cfg = _config(bundle["train_config"])
@@ -483,6 +500,8 @@ def _load_bundle(path: Path, folder: Path, runtime: Runtime | None, device: torc
     if not model_file.is_file():
         raise ModelError(f"{path}: {name} is missing from the bundle.")
     if runtime == "onnx":
+        if auto and device.type == "cuda" and not _onnx_cuda():
+            device = torch.device("cpu")  # this onnxruntime has no CUDA provider: 'auto' means the CPU
         model: nn.Module = OnnxModule(model_file, device)
     else:
         try:

@@ -166,3 +166,11 @@ def test_binary_single_logit_model_gives_two_probabilities_and_uses_its_threshol
     expected = np.where(table["p_COVID"] >= threshold, "COVID", "Normal")
     near = (table["p_COVID"] - threshold).abs() < 1e-6  # the CSV rounds to float32 digits
     assert (table["predicted"][~near] == expected[~near]).all()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(
+    trained_run: Path, pngs: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run([str(trained_run), str(pngs[0]), "--device", "cuda"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "no GPU is visible" in err
