@@ -147,7 +147,7 @@ def predicted_classes(probabilities: np.ndarray, threshold: float | None = None)
 def run_model(loaded: LoadedModel, images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Logits of one batch of uint8 images ``(B, S, S)`` (float32, on the CPU)."""
     batch = torch.as_tensor(images)
-    if loaded.device.type == "cuda":
+    if loaded.device.type == "cuda" and loaded.runtime != "onnx":  # onnxruntime takes host arrays
         batch = batch.pin_memory().to(loaded.device, non_blocking=True)
     return loaded.model(batch).float().cpu()
 
