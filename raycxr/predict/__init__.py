@@ -1,0 +1,51 @@
+"""Prediction with a trained model: load it from a search, a training run, a CV or a bundle, and predict files."""
+
+from __future__ import annotations
+
+from raycxr.predict._load import (
+    BUNDLE_FILE,
+    ONNX_FILE,
+    RUNTIMES,
+    TORCHSCRIPT_FILE,
+    LoadedModel,
+    ModelError,
+    OnnxModule,
+    experiment_classes,
+    latest_state,
+    load_model,
+    model_kind,
+)
+from raycxr.predict._predict import (
+    Predictions,
+    class_probabilities,
+    decode,
+    find_images,
+    predict_arrays,
+    predict_files,
+    predicted_classes,
+    probability_column,
+    run_model,
+)
+
+__all__ = [
+    "BUNDLE_FILE",
+    "ONNX_FILE",
+    "RUNTIMES",
+    "TORCHSCRIPT_FILE",
+    "LoadedModel",
+    "ModelError",
+    "OnnxModule",
+    "Predictions",
+    "class_probabilities",
+    "decode",
+    "experiment_classes",
+    "find_images",
+    "latest_state",
+    "load_model",
+    "model_kind",
+    "predict_arrays",
+    "predict_files",
+    "predicted_classes",
+    "probability_column",
+    "run_model",
+]

@@ -1,0 +1,106 @@
+"""``python -m raycxr.predict MODEL IMAGES…``: class probabilities of image files, as a CSV file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from raycxr.predict._load import RUNTIMES, ModelError, load_model
+from raycxr.predict._predict import find_images, predict_files
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m raycxr.predict",
+        description="Predict the class probabilities of chest X-ray images (PNG, JPEG, 16-bit PNG, DICOM) with a "
+        "trained model, and write them to a CSV file (file, p_<class> per class, predicted). Unreadable images are "
+        "reported and skipped; the exit status is then 1.",
+    )
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        type=Path,
+        help="a search experiment folder (its best trial, or --trial), a 'python -m raycxr.train --out' folder, "
+        "an experiment's cv/ folder (the configuration the CV selected, calibrated), or a bundle of "
+        "'python -m raycxr.export'",
+    )
+    parser.add_argument(
+        "images",
+        metavar="IMAGES",
+        nargs="+",
+        type=Path,
+        help="image files, or folders searched recursively (image suffixes, and suffix-less DICOM files)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("predictions.csv"), help="CSV file (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_positive, default=32, help="images per batch (default: %(default)s)")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="'auto': a GPU when there is one"
+    )
+    parser.add_argument("--trial", metavar="ID", help="a search experiment's trial id (default: the best trial)")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="what runs a bundle: onnx (onnxruntime, the default) or torchscript; other models run in pytorch",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-file messages, no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_model(args.model, args.trial, runtime=args.runtime, device=args.device)
+    except (ModelError, ValueError) as error:
+        parser.exit(2, f"error: {error}\n")
+    if loaded.device.type == "cuda":  # float32 as on the CPU: no TF32 convolutions / matmuls (this process only)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    files = find_images(args.images)
+    if not files:
+        parser.exit(2, f"error: no images in {', '.join(map(str, args.images))}.\n")
+    if args.out.is_dir():
+        parser.exit(2, f"error: --out {args.out} is a folder; give a CSV file name.\n")
+    calibration = f", temperature {loaded.temperature:.4g}" if loaded.temperature is not None else ""
+    threshold = f", threshold {loaded.threshold:.4g}" if loaded.threshold is not None else ""
+    print(f"model: {loaded.source}; {loaded.runtime} on {loaded.device}{calibration}{threshold}", flush=True)
+
+    def say(kind: str) -> Callable[[str], None] | None:
+        return None if args.quiet else (lambda message: print(f"{kind}: {message}", file=sys.stderr, flush=True))
+
+    result = predict_files(
+        loaded,
+        files,
+        args.batch_size,
+        progress=False if args.quiet else None,
+        on_failure=say("error"),
+        on_warning=say("warning"),
+    )
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        result.frame().to_csv(args.out, index=False)
+    except OSError as error:
+        parser.exit(2, f"error: cannot write {args.out} ({error.strerror or error}).\n")
+    print(f"{result.summary()}; wrote {args.out}", flush=True)
+    if result.failures:
+        print(f"error: {len(result.failures)} of {len(files)} image(s) could not be read.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

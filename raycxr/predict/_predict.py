@@ -1,0 +1,224 @@
+"""Predict class probabilities of image files with a :class:`LoadedModel`: find, decode, batch, run.
+
+Images are decoded exactly as training decoded them (:func:`raycxr.data.read_image` at the
+model's input size and resize filter), one at a time in the calling thread (so that a DICOM
+``ModalityWarning`` is caught per file), and run in batches. A file that cannot be read is
+reported and skipped; the others are predicted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from raycxr.data import ModalityWarning, is_dicom, read_image
+from raycxr.data._index import IMAGE_SUFFIXES
+from raycxr.losses import as_class_logits
+from raycxr.predict._load import LoadedModel
+
+Report = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class Predictions:
+    """What :func:`predict_files` gives.
+
+    Attributes:
+        files: The files predicted, in input order (failures left out).
+        probabilities: ``(len(files), K)`` class probabilities, calibrated with the model's
+            temperature when it has one.
+        predicted: Index of the predicted class of each file.
+        classes: Class names.
+        failures: File → reason, for the files that could not be read.
+        warnings: Warning messages (DICOM Modality other than CR/DX), each naming its file.
+    """
+
+    files: list[str]
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    classes: tuple[str, ...]
+    failures: dict[str, str] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        """``file``, ``p_<class>`` per class, ``predicted`` (the class name)."""
+        table = pd.DataFrame({"file": self.files})
+        for k, name in enumerate(self.classes):
+            table[probability_column(name)] = self.probabilities[:, k] if len(self.files) else []
+        table["predicted"] = [self.classes[k] for k in self.predicted]
+        return table
+
+    def summary(self) -> str:
+        """One line: how many images, how many per predicted class, how many failed."""
+        counts = np.bincount(self.predicted, minlength=len(self.classes))
+        per_class = ", ".join(f"{name} {int(n)}" for name, n in zip(self.classes, counts))
+        line = f"{len(self.files)} image(s) predicted: {per_class}"
+        if self.failures:
+            line += f"; {len(self.failures)} could not be read"
+        if self.warnings:
+            line += f"; {len(self.warnings)} warning(s)"
+        return line
+
+
+def probability_column(name: str) -> str:
+    """The CSV column of a class's probability."""
+    return f"p_{name}"
+
+
+def _is_image(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    if path.suffix:
+        return False
+    try:  # PACS exports often have no suffix: DICOM by its 'DICM' marker
+        return is_dicom(path)
+    except OSError:
+        return False
+
+
+def find_images(paths: Iterable[str | Path]) -> list[Path]:
+    """The image files of ``paths``: files as given, folders searched recursively (sorted).
+
+    In folders, a file is an image when its suffix is one of PNG/JPEG/DICOM's, or when it has
+    no suffix and :func:`raycxr.data.is_dicom` recognises it. A path that does not exist is
+    kept: reading it fails and is reported like any unreadable file. Duplicates are dropped.
+    """
+    found: dict[Path, None] = {}
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and _is_image(p)):
+                found.setdefault(file)
+        else:
+            found.setdefault(path)
+    return list(found)
+
+
+def decode(
+    path: Path, size: int, interpolation: str, on_warning: Report | None = None
+) -> tuple[np.ndarray | None, str | None, list[str]]:
+    """``(image, None, warnings)`` or ``(None, reason, warnings)`` for one file.
+
+    A ``ModalityWarning`` becomes a message (it names the file); other warnings are re-issued.
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            image = read_image(path, size, interpolation)
+            reason = None
+        except (OSError, ValueError) as error:
+            image, reason = None, " ".join(str(error).split()) or type(error).__name__
+            if not reason.startswith(str(path)):
+                reason = f"{path}: {reason}"
+    for item in caught:
+        if issubclass(item.category, ModalityWarning):
+            notes.append(str(item.message))
+            if on_warning is not None:
+                on_warning(str(item.message))
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return image, reason, notes
+
+
+def class_probabilities(logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    """``softmax(logits / T)`` (``T`` = 1 without a temperature); one logit z as ``[0, z]``."""
+    z = as_class_logits(logits.float())
+    return torch.softmax(z if temperature is None else z / temperature, dim=1)
+
+
+def predicted_classes(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Arg max; for two classes with a threshold: ``classes[1]`` when its probability reaches it."""
+    if probabilities.shape[1] == 2 and threshold is not None:
+        return (probabilities[:, 1] >= threshold).astype(np.int64)
+    return probabilities.argmax(axis=1)
+
+
+@torch.inference_mode()
+def run_model(loaded: LoadedModel, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Logits of one batch of uint8 images ``(B, S, S)`` (float32, on the CPU)."""
+    batch = torch.as_tensor(images)
+    if loaded.device.type == "cuda" and loaded.runtime != "onnx":  # onnxruntime takes host arrays
+        batch = batch.pin_memory().to(loaded.device, non_blocking=True)
+    return loaded.model(batch).float().cpu()
+
+
+def predict_arrays(loaded: LoadedModel, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, probabilities)`` of uint8 images ``(N, S, S)`` already decoded at the model's size."""
+    logits = [run_model(loaded, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    z = torch.cat(logits) if logits else torch.zeros(0, 1 if loaded.binary else len(loaded.classes))
+    return z.numpy(), class_probabilities(z, loaded.temperature).numpy()
+
+
+def predict_files(
+    loaded: LoadedModel,
+    files: Sequence[str | Path],
+    batch_size: int = 32,
+    *,
+    progress: bool | None = None,
+    on_failure: Report | None = None,
+    on_warning: Report | None = None,
+) -> Predictions:
+    """Decode and predict ``files``; unreadable files are reported and left out.
+
+    Args:
+        loaded: The model.
+        files: Image files (see :func:`find_images` for folders).
+        batch_size: Images per forward pass.
+        progress: Show a tqdm bar on stderr (default: when stderr is a terminal and there is
+            more than one batch).
+        on_failure: Called with the reason (naming the file) of each unreadable file, as it happens.
+        on_warning: Called with each warning message (naming the file), as it happens.
+
+    The predicted class comes from the uncalibrated probabilities: the arg max (which a
+    temperature does not change) or, for two classes, the threshold, which was chosen on
+    uncalibrated validation probabilities.
+    """
+    from tqdm import tqdm
+
+    if progress is None:
+        progress = sys.stderr.isatty() and len(files) > batch_size
+    size, interpolation = loaded.image_size, loaded.interpolation
+    done: list[str] = []
+    logits: list[torch.Tensor] = []
+    failures: dict[str, str] = {}
+    notes: list[str] = []
+    pending: list[np.ndarray] = []
+    names: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            logits.append(run_model(loaded, np.stack(pending)))
+            done.extend(names)
+            pending.clear()
+            names.clear()
+
+    with tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr) as bar:
+        for file in files:
+            image, reason, found = decode(Path(file), size, interpolation, on_warning)
+            notes += found
+            if image is None:
+                failures[str(file)] = reason or "unreadable"
+                if on_failure is not None:
+                    on_failure(failures[str(file)])
+            else:
+                pending.append(image)
+                names.append(str(file))
+                if len(pending) == batch_size:
+                    flush()
+            bar.update(1)
+        flush()
+    width = 1 if loaded.binary else len(loaded.classes)
+    z = torch.cat(logits) if logits else torch.zeros(0, width)
+    calibrated = class_probabilities(z, loaded.temperature).numpy()
+    raw = calibrated if loaded.temperature is None else class_probabilities(z).numpy()
+    return Predictions(done, calibrated, predicted_classes(raw, loaded.threshold), loaded.classes, failures, notes)
