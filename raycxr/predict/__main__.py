@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from raycxr.predict._load import RUNTIMES, ModelError, load_model
-from raycxr.predict._predict import find_images, predict_files
+from raycxr.predict._predict import find_images, predict_files, write_saliency
 
 
 def _positive(value: str) -> int:
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=RUNTIMES,
         help="what runs a bundle: onnx (onnxruntime, the default) or torchscript; other models run in pytorch",
     )
+    parser.add_argument(
+        "--saliency", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG of the predicted class per image"
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-file messages, no progress bar")
     return parser
 
@@ -96,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         parser.exit(2, f"error: cannot write {args.out} ({error.strerror or error}).\n")
     print(f"{result.summary()}; wrote {args.out}", flush=True)
+    if args.saliency is not None:
+        try:
+            overlays = write_saliency(loaded, result, args.saliency, args.batch_size)
+        except ValueError as error:
+            parser.exit(2, f"error: {error}\n")
+        print(f"wrote {len(overlays)} Grad-CAM overlay(s) to {args.saliency}", flush=True)
     if result.failures:
         print(f"error: {len(result.failures)} of {len(files)} image(s) could not be read.", file=sys.stderr)
         return 1

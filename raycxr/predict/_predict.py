@@ -222,3 +222,27 @@ def predict_files(
     calibrated = class_probabilities(z, loaded.temperature).numpy()
     raw = calibrated if loaded.temperature is None else class_probabilities(z).numpy()
     return Predictions(done, calibrated, predicted_classes(raw, loaded.threshold), loaded.classes, failures, notes)
+
+
+def write_saliency(loaded: LoadedModel, predictions: Predictions, out: str | Path, batch_size: int = 32) -> list[Path]:
+    """Grad-CAM overlays (pytorch-grad-cam) of each predicted file's predicted class, one PNG per file in ``out``.
+
+    Raises:
+        ValueError: The model is not a PyTorch network (a bundle run by onnxruntime / TorchScript).
+    """
+    from raycxr.explain import saliency_maps, write_overlays
+    from raycxr.models import FreezeNet
+
+    if not isinstance(loaded.model, FreezeNet):
+        raise ValueError(
+            f"--saliency needs the PyTorch network; {loaded.source} runs on {loaded.runtime}: give the experiment "
+            "or train folder instead of the bundle."
+        )
+    written: list[Path] = []
+    for start in range(0, len(predictions.files), batch_size):
+        files = predictions.files[start : start + batch_size]
+        images = np.stack([decode(Path(f), loaded.image_size, loaded.interpolation)[0] for f in files])
+        targets = predictions.predicted[start : start + batch_size]
+        maps = saliency_maps(loaded.model, images, [int(t) for t in targets])
+        written += write_overlays(out, [Path(f).stem for f in files], images, maps)
+    return written

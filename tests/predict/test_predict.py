@@ -174,3 +174,15 @@ def test_device_cuda_without_a_gpu_is_a_one_line_error(
 ) -> None:
     code, _, err = _run([str(trained_run), str(pngs[0]), "--device", "cuda"], capsys)
     assert code == 2 and err.count("\n") == 1 and "no GPU is visible" in err
+
+
+def test_saliency_writes_one_grad_cam_overlay_per_image(
+    trained_run: Path, pngs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_csv, maps = tmp_path / "preds.csv", tmp_path / "saliency"
+    code, out, _ = _run([str(trained_run), *map(str, pngs), "--out", str(out_csv), "--saliency", str(maps)], capsys)
+    assert code == 0 and f"wrote {len(pngs)} Grad-CAM overlay(s)" in out
+    written = sorted(maps.glob("*.png"))
+    assert [p.stem for p in written] == sorted(p.stem for p in pngs)
+    with Image.open(written[0]) as image:
+        assert image.mode == "RGB" and image.size[0] == image.size[1]
