@@ -8,19 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from raycxr.tune import EXPERIMENT_FILE, TRIALS_FILE, SearchSpace, trial_params
+from raycxr.tune import EXPERIMENT_FILE, PAPER_POINT, TRIALS_FILE, SearchSpace, trial_params
 
-#: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss.
-PAPER = {
-    "loss": "attention",
-    "beta": 0.05,
-    "gamma": 0.1,
-    "q": 0.25,
-    "n": 0.001,
-    "freeze_ratio": 0.5,
-    "freeze_mode": "prefix",
-    "lr": 1e-4,
-}
+#: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss (the
+#: point ``python -m raycxr.tune --enqueue paper`` starts a search with).
+PAPER = dict(PAPER_POINT)
 #: The paper's training recipe, shared by every row of its Table 1: Adam 1e-4, batch 8.
 RECIPE = {"lr": 1e-4, "batch_size": 8}
 _SCRATCH = {"weights": "none", "freeze_ratio": 0.0, "freeze_mode": "prefix", "normalize": "unit"}
