@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -285,6 +286,9 @@ def _report(
     figures["t-SNE of the feature layer"] = [plot_tsne(best_runs[0], labels, classes, cfg.seed, out / "tsne.png")]
     saliency = _saliency(best_runs[0], configs, partition, cfg, out)
     search_files, note = plot_search(directory / STUDY_FILE, search.name or directory.name, out)
+    if (directory / "pareto.png").is_file():  # a multi-objective search's front
+        shutil.copyfile(directory / "pareto.png", out / "pareto.png")
+        search_files = [*search_files, "pareto.png"]
     figures["Search (Optuna)"] = search_files
     context = {
         "experiment": directory.name,
