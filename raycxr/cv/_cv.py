@@ -121,10 +121,13 @@ def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str,
             raise ValueError(f"--folds-csv: {settings.folds_csv} is not a folder of fold*.csv files.")
         split |= {"split": "predefined", "folds_dir": settings.folds_csv}
     data = search.data if search.data is not None else None
+    weights_checked: set[tuple[str, str]] = set()  # each backbone's weights loaded once, not per configuration
     for name, values in configs.items():
         try:
             checked = TrainConfig(**{**values, **split, "data": data}).check()
-            check_weights(checked.backbone, checked.weights)
+            if (checked.backbone, checked.weights) not in weights_checked:
+                check_weights(checked.backbone, checked.weights)
+                weights_checked.add((checked.backbone, checked.weights))
         except (ValueError, FileNotFoundError) as error:
             raise ValueError(f"configuration {name!r}: {error}".replace("\n", "; ")) from None
     return TrainConfig(**{**first, **split, "data": data})

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from raycxr.predict._load import RUNTIMES, ModelError, load_model
-from raycxr.predict._predict import find_images, predict_files, write_saliency
+from raycxr.predict._predict import find_images, predict_files, saliency_writer
 
 
 def _positive(value: str) -> int:
@@ -85,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(kind: str) -> Callable[[str], None] | None:
         return None if args.quiet else (lambda message: print(f"{kind}: {message}", file=sys.stderr, flush=True))
 
+    on_batch = None
+    if args.saliency is not None:
+        try:
+            on_batch = saliency_writer(loaded, args.saliency)
+        except ValueError as error:
+            parser.exit(2, f"error: {error}\n")
     result = predict_files(
         loaded,
         files,
@@ -92,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=False if args.quiet else None,
         on_failure=say("error"),
         on_warning=say("warning"),
+        on_batch=on_batch,
     )
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,11 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: cannot write {args.out} ({error.strerror or error}).\n")
     print(f"{result.summary()}; wrote {args.out}", flush=True)
     if args.saliency is not None:
-        try:
-            overlays = write_saliency(loaded, result, args.saliency, args.batch_size)
-        except ValueError as error:
-            parser.exit(2, f"error: {error}\n")
-        print(f"wrote {len(overlays)} Grad-CAM overlay(s) to {args.saliency}", flush=True)
+        print(f"wrote {len(result.files)} Grad-CAM overlay(s) to {args.saliency}", flush=True)
     if result.failures:
         print(f"error: {len(result.failures)} of {len(files)} image(s) could not be read.", file=sys.stderr)
         return 1

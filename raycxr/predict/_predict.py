@@ -167,6 +167,7 @@ def predict_files(
     progress: bool | None = None,
     on_failure: Report | None = None,
     on_warning: Report | None = None,
+    on_batch: Callable[[list[str], np.ndarray, torch.Tensor], None] | None = None,
 ) -> Predictions:
     """Decode and predict ``files``; unreadable files are reported and left out.
 
@@ -178,6 +179,8 @@ def predict_files(
             more than one batch).
         on_failure: Called with the reason (naming the file) of each unreadable file, as it happens.
         on_warning: Called with each warning message (naming the file), as it happens.
+        on_batch: Called with each batch's files, decoded images and logits (e.g.
+            :func:`saliency_writer`), so nothing is decoded twice.
 
     The predicted class comes from the uncalibrated probabilities: the arg max (which a
     temperature does not change) or, for two classes, the threshold, which was chosen on
@@ -197,7 +200,10 @@ def predict_files(
 
     def flush() -> None:
         if pending:
-            logits.append(run_model(loaded, np.stack(pending)))
+            batch = np.stack(pending)
+            logits.append(run_model(loaded, batch))
+            if on_batch is not None:
+                on_batch(list(names), batch, logits[-1])
             done.extend(names)
             pending.clear()
             names.clear()
@@ -224,8 +230,9 @@ def predict_files(
     return Predictions(done, calibrated, predicted_classes(raw, loaded.threshold), loaded.classes, failures, notes)
 
 
-def write_saliency(loaded: LoadedModel, predictions: Predictions, out: str | Path, batch_size: int = 32) -> list[Path]:
-    """Grad-CAM overlays (pytorch-grad-cam) of each predicted file's predicted class, one PNG per file in ``out``.
+def saliency_writer(loaded: LoadedModel, out: str | Path) -> Callable[[list[str], np.ndarray, torch.Tensor], None]:
+    """An ``on_batch`` for :func:`predict_files`: a Grad-CAM overlay (pytorch-grad-cam) of each image's
+    predicted class, one PNG per file in ``out``.
 
     Raises:
         ValueError: The model is not a PyTorch network (a bundle run by onnxruntime / TorchScript).
@@ -238,11 +245,10 @@ def write_saliency(loaded: LoadedModel, predictions: Predictions, out: str | Pat
             f"--saliency needs the PyTorch network; {loaded.source} runs on {loaded.runtime}: give the experiment "
             "or train folder instead of the bundle."
         )
-    written: list[Path] = []
-    for start in range(0, len(predictions.files), batch_size):
-        files = predictions.files[start : start + batch_size]
-        images = np.stack([decode(Path(f), loaded.image_size, loaded.interpolation)[0] for f in files])
-        targets = predictions.predicted[start : start + batch_size]
+
+    def write(files: list[str], images: np.ndarray, logits: torch.Tensor) -> None:
+        targets = predicted_classes(class_probabilities(logits).numpy(), loaded.threshold)
         maps = saliency_maps(loaded.model, images, [int(t) for t in targets])
-        written += write_overlays(out, [Path(f).stem for f in files], images, maps)
-    return written
+        write_overlays(out, [Path(f).stem for f in files], images, maps)
+
+    return write

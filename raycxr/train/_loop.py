@@ -310,10 +310,6 @@ def fit(
 
     scores: dict[str, np.ndarray] = {}
 
-    def measure(rows: np.ndarray, name: str = "val", threshold: float | None = None) -> dict[str, Any]:
-        loss, proba = evaluate(model, criterion, source, targets, rows, eval_batch, device, bf16)
-        return record(loss, proba, rows, name, threshold)
-
     def record(
         loss: float, proba: np.ndarray, rows: np.ndarray, name: str, threshold: float | None = None
     ) -> dict[str, Any]:
@@ -348,12 +344,16 @@ def fit(
             on_epoch(row, state, is_best)
 
     model.load_state_dict(state.best_state)
+    evaluate_on = {"val": split.val, "test": split.test, "holdout": holdout if holdout is not None else []}
+    scored = {  # each set once, with the restored weights
+        name: (rows, *evaluate(model, criterion, source, targets, rows, eval_batch, device, bf16))
+        for name, rows in evaluate_on.items()
+        if len(rows)
+    }
     threshold = None
     if len(classes) == 2:  # binary metrics at the threshold chosen on validation
-        _, val_proba = evaluate(model, criterion, source, targets, split.val, eval_batch, device, bf16)
-        threshold = youden_threshold(labels[split.val], val_proba[:, 1])
-    evaluate_on = {"val": split.val, "test": split.test, "holdout": holdout if holdout is not None else []}
-    results = {name: measure(rows, name, threshold) for name, rows in evaluate_on.items() if len(rows)}
+        threshold = youden_threshold(labels[split.val], scored["val"][2][:, 1])
+    results = {name: record(loss, proba, rows, name, threshold) for name, (rows, loss, proba) in scored.items()}
     return FitResult(
         model=model,
         history=state.history,

@@ -217,20 +217,6 @@ class SearchSpace(_Strict):
                 values += [choice.get(setting, start[setting]) for choice in param.choices.values()]
         return list(dict.fromkeys(values))
 
-    def may_set(self, setting: str, value: Any, base: dict[str, Any] | None = None) -> bool:
-        """Whether some trial of this space may train with ``setting == value``."""
-        start = {setting: TrainConfig.model_fields[setting].default, **self.fixed, **(base or {})}
-        if start[setting] == value and setting not in self.params:
-            return True
-        for name, param in self.params.items():
-            if not isinstance(param, CategoricalParam):
-                continue
-            if name == setting and value in param.values:
-                return True
-            if param.is_preset and any(choice.get(setting) == value for choice in param.choices.values()):
-                return True
-        return False
-
     def check(self, base: dict[str, Any] | None = None) -> SearchSpace:
         """Check names, conditions and every value against :class:`TrainConfig`; returns ``self``.
 
