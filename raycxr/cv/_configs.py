@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from raycxr.tune import EXPERIMENT_FILE, PAPER_POINT, TRIALS_FILE, SearchSpace, trial_params
+from raycxr.experiment import read_record, read_trials, trial_config
+from raycxr.tune import PAPER_POINT, SearchSpace
 
 #: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss (the
 #: point ``python -m raycxr.tune --enqueue paper`` starts a search with).
@@ -105,12 +105,7 @@ def read_experiment(directory: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     Raises:
         ValueError: Not a raycxr experiment folder.
     """
-    record_file, trials_file = directory / EXPERIMENT_FILE, directory / TRIALS_FILE
-    if not record_file.is_file():
-        raise ValueError(f"{directory} is not a raycxr search experiment (no {EXPERIMENT_FILE}).")
-    record = json.loads(record_file.read_text())
-    trials = pd.read_csv(trials_file) if trials_file.is_file() and trials_file.stat().st_size else pd.DataFrame()
-    return record, trials
+    return read_record(directory), read_trials(directory)
 
 
 def top_trials(trials: pd.DataFrame, metric: str, mode: str, k: int, directory: Path) -> pd.DataFrame:
@@ -137,13 +132,18 @@ def configurations(
     baselines: list[str],
     directory: Path,
 ) -> dict[str, dict[str, Any]]:
-    """Name → training settings (everything but the data and the split) of every configuration."""
+    """Name → training settings of every configuration: a searched trial's as it recorded them, a baseline's
+    the search's fixed settings with the baseline's.
+
+    Raises:
+        ValueError: Too few finished trials, or a trial without a recorded configuration.
+    """
     space = SearchSpace(**record["space"])
     base = search_base(record)
     configs: dict[str, dict[str, Any]] = {}
     for rank, (_, row) in enumerate(top_trials(trials, metric, mode, top_k, directory).iterrows(), start=1):
-        params = trial_params(row)
-        configs[f"top{rank}-{row['trial_id']}"] = space.settings(params, base)
+        recorded = trial_config(directory, str(row["trial_id"]), row)
+        configs[f"top{rank}-{row['trial_id']}"] = {k: v for k, v in recorded.items() if k not in ("out",)}
     for name in baselines:
         configs[name] = {**space.fixed, **base, **BASELINES[name]}
     return configs

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from raycxr.cv._configs import BASELINES, REFERENCE, baseline_names, configurations, read_experiment, search_base
 from raycxr.cv._final import Predictions, final_test
+from raycxr.cv._refits import KeepRefits, restore_refit_states, write_refits, write_selection
 from raycxr.cv._report import (
     comparisons_table,
     folds_table,
@@ -26,7 +27,16 @@ from raycxr.cv._report import (
     write_report,
 )
 from raycxr.cv._run import CVData, FoldRun, execute
-from raycxr.data import relative_files
+from raycxr.data import content_hash, relative_files
+from raycxr.experiment import (
+    COMPARISONS_FILE,
+    CV_ROWS_FILE,
+    FOLDS_FILE,
+    PARETO_PNG,
+    STUDY_FILE,
+    SUMMARY_FILE,
+    Experiment,
+)
 from raycxr.losses import loss_spec
 from raycxr.models import check_weights
 from raycxr.run import (
@@ -40,7 +50,7 @@ from raycxr.run import (
     refit_split,
 )
 from raycxr.train import TrainConfig, split_statistics, task_index
-from raycxr.tune import DEFAULT_METRIC, STUDY_FILE, SearchSpace, TuneSettings, demo_data
+from raycxr.tune import DEFAULT_METRIC, SearchSpace, TuneSettings, demo_data
 
 
 class CVSettings(BaseModel):
@@ -69,6 +79,11 @@ class CVSettings(BaseModel):
     max_concurrent: int | None = Field(None, ge=1, description="runs at a time (default: what the cluster holds)")
     address: str | None = Field(None, description="Ray cluster to attach to; default: local Ray")
     bootstrap: int = Field(1000, ge=100, description="bootstrap resamples of the test-set confidence intervals")
+    keep_refits: KeepRefits = Field(
+        "all",
+        description="refit weights kept in cv/refits/ for predict and export: 'all' evaluated configurations, or "
+        "only the 'selected' one (a VGG16 refit is ~0.5 GB, a MobileNetV2 one ~9 MB)",
+    )
 
     set: list[str] = Field(
         default_factory=list,
@@ -211,7 +226,7 @@ def _write_rows(out: Path, runs: list[FoldRun], partition: Partition, root: Path
         name = "refit" if run.refit else str(run.fold)
         frames += [pd.DataFrame({"fold": name, "part": part, "file": files[rows]}) for part, rows in parts.items()]
     if frames:
-        pd.concat(frames).to_csv(out / "rows.csv", index=False)
+        pd.concat(frames).to_csv(out / CV_ROWS_FILE, index=False)
 
 
 def _saliency(
@@ -244,18 +259,21 @@ def _report(
     settings: CVSettings,
     configs: dict[str, dict[str, Any]],
 ) -> CVResult:
-    out = directory / "cv"
+    experiment = Experiment(directory)
+    cv = experiment.cv
+    out = cv.directory
     labels, classes = partition.labels, partition.classes
     _write_rows(out, runs, partition, Path(cfg.data))
     cv_runs = [r for r in runs if not r.refit]
-    refits = [r for r in runs if r.refit and r.evaluation is not None]
+    refits = [r for r in runs if r.refit and r.evaluation is not None and r.rule is not None]
+    restore_refit_states(cv, refits)
     folds = folds_table(cv_runs, classes)
     summary = summary_table(folds)
     names = list(dict.fromkeys(r.config for r in runs))
     comparisons = comparisons_table(folds, cv_runs, REFERENCE)
-    folds.to_csv(out / "folds.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)
-    comparisons.to_csv(out / "comparisons.csv", index=False)
+    folds.to_csv(out / FOLDS_FILE, index=False)
+    summary.to_csv(out / SUMMARY_FILE, index=False)
+    comparisons.to_csv(out / COMPARISONS_FILE, index=False)
     f1 = summary[(summary["set"] == "test") & (summary["metric"] == "f1_macro")].set_index("config")["mean"]
     if not len(f1):
         raise ValueError(f"every cross-validation run failed; see {out}.")
@@ -270,6 +288,7 @@ def _report(
                 test_rows=r.evaluation["test_rows"],
                 test_y=labels[r.evaluation["test_rows"]],
                 test_proba=r.evaluation["test_proba"],
+                rule=r.rule,
             )
             for r in refits
         ]
@@ -288,10 +307,10 @@ def _report(
     ]
     figures["t-SNE of the feature layer"] = [plot_tsne(best_runs[0], labels, classes, cfg.seed, out / "tsne.png")]
     saliency = _saliency(best_runs[0], configs, partition, cfg, out)
-    search_files, note = plot_search(directory / STUDY_FILE, search.name or directory.name, out)
-    if (directory / "pareto.png").is_file():  # a multi-objective search's front
-        shutil.copyfile(directory / "pareto.png", out / "pareto.png")
-        search_files = [*search_files, "pareto.png"]
+    search_files, note = plot_search(experiment.file(STUDY_FILE), search.name or directory.name, out)
+    if experiment.file(PARETO_PNG).is_file():  # a multi-objective search's front
+        shutil.copyfile(experiment.file(PARETO_PNG), out / PARETO_PNG)
+        search_files = [*search_files, PARETO_PNG]
     figures["Search (Optuna)"] = search_files
     context = {
         "experiment": directory.name,
@@ -311,4 +330,7 @@ def _report(
         "saliency": saliency,
     }
     report = write_report(out, runs, folds, summary, comparisons, figures, context, final)
+    data_sha256 = content_hash(experiment.splits_file) if experiment.splits_file.is_file() else None
+    kept = write_refits(cv, refits, configs, classes, selected, final, settings.keep_refits, data_sha256)
+    write_selection(cv, selected, names, kept, settings.keep_refits, test_set=bool(refits))
     return CVResult(out, runs, selected, report)

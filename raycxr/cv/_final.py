@@ -1,27 +1,28 @@
 """The final test: every configuration refit on dev and scored once on the untouched test set.
 
-Everything here reads the refit runs' predictions on test (and on their dev validation
-slice, which chooses temperatures and thresholds): metrics with bootstrap confidence
-intervals, paired comparisons with the reference configuration, calibration, operating
-points, precision-recall, subgroups. Nothing is fitted on test rows.
+Everything here reads the refit runs' predictions on test and their decision rules (decided
+on their dev validation slice with the restored weights: threshold, temperature): metrics
+with bootstrap confidence intervals, paired comparisons with the reference configuration,
+calibration, operating points, precision-recall, subgroups. Every table predicts classes by
+the configuration's rule, as ``predict`` does. Nothing is fitted on test rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from raycxr.evaluation import (
+    DecisionRule,
     accuracy,
-    apply_temperature,
     average_precision_table,
     bootstrap_ci,
     brier_score,
     expected_calibration_error,
-    fit_temperature,
     macro_auc,
     macro_f1,
     mcnemar,
@@ -29,12 +30,13 @@ from raycxr.evaluation import (
     paired_bootstrap,
     plot_precision_recall,
     plot_reliability,
+    positive_class,
     subgroup_table,
     threshold_at_sensitivity,
     threshold_at_specificity,
 )
 
-#: Metrics with a bootstrap CI on test (name → function of labels and probabilities).
+#: Metrics with a bootstrap CI on test (name → function of labels, probabilities and a decision rule).
 METRICS = {"accuracy": accuracy, "f1_macro": macro_f1, "auc_ovr_macro": macro_auc}
 #: Target specificities / sensitivities of the operating points (positive class vs rest).
 TARGETS = (0.90, 0.95)
@@ -42,7 +44,7 @@ TARGETS = (0.90, 0.95)
 
 @dataclasses.dataclass(frozen=True)
 class Predictions:
-    """A refit configuration's class probabilities on its validation slice and on test."""
+    """A refit configuration's class probabilities on its validation slice and on test, and its decision rule."""
 
     config: str
     val_y: np.ndarray
@@ -50,6 +52,15 @@ class Predictions:
     test_rows: np.ndarray
     test_y: np.ndarray
     test_proba: np.ndarray
+    rule: DecisionRule
+
+    def predicted(self) -> np.ndarray:
+        """The predicted classes on test, by the configuration's rule."""
+        return self.rule.predict(self.test_proba)
+
+    def scorer(self, metric: Callable[..., float]) -> Callable[[np.ndarray, np.ndarray], float]:
+        """``metric`` as ``f(y, proba)`` predicting by this configuration's rule (what the bootstrap resamples)."""
+        return lambda y, proba: metric(y, proba, self.rule)
 
 
 @dataclasses.dataclass
@@ -67,19 +78,11 @@ class FinalTest:
     selected: str
 
 
-def positive_class(classes: tuple[str, ...]) -> int:
-    """The class of the clinical operating points: COVID when the data has it, else the first."""
-    for i, name in enumerate(classes):
-        if name.lower().startswith("covid"):
-            return i
-    return 0
-
-
 def _metrics(p: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) -> list[dict]:
     rows = []
     for name, metric in METRICS.items():
         try:
-            ci = bootstrap_ci(metric, p.test_y, p.test_proba, groups=groups, n_boot=n_boot, seed=seed)
+            ci = bootstrap_ci(p.scorer(metric), p.test_y, p.test_proba, groups=groups, n_boot=n_boot, seed=seed)
         except ValueError as error:  # e.g. AUC with a class absent from test
             rows.append({"config": p.config, "metric": name, "value": np.nan, "note": str(error)})
             continue
@@ -90,27 +93,28 @@ def _metrics(p: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) 
 def _comparisons(p: Predictions, ref: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) -> list[dict]:
     rows = []
     for name, metric in METRICS.items():
-        try:
+        try:  # each model predicts by its own rule, both on the same resampled rows
             d = paired_bootstrap(
-                metric, p.test_y, p.test_proba, ref.test_proba, groups=groups, n_boot=n_boot, seed=seed
-            )
+                p.scorer(metric), p.test_y, p.test_proba, ref.test_proba, groups=groups, n_boot=n_boot, seed=seed,
+                metric_b=ref.scorer(metric),
+            )  # fmt: skip
         except ValueError:
             continue
         rows.append({"config": p.config, "metric": name, "difference": d.diff, "ci_low": d.low, "ci_high": d.high,
                      "p": d.p_value, "test": "paired bootstrap"})  # fmt: skip
-    m = mcnemar(p.test_y, p.test_proba.argmax(1), ref.test_proba.argmax(1))
-    diff = accuracy(p.test_y, p.test_proba) - accuracy(p.test_y, ref.test_proba)
+    m = mcnemar(p.test_y, p.predicted(), ref.predicted())
+    diff = accuracy(p.test_y, p.test_proba, p.rule) - accuracy(p.test_y, ref.test_proba, ref.rule)
     rows.append({"config": p.config, "metric": "accuracy", "difference": diff, "ci_low": np.nan, "ci_high": np.nan,
                  "p": m.p_value, "test": f"McNemar (b={m.b}, c={m.c}{', exact' if m.exact else ''})"})  # fmt: skip
     return rows
 
 
 def _calibration(p: Predictions) -> dict:
-    temperature = fit_temperature(p.val_proba, p.val_y)
-    calibrated = apply_temperature(p.test_proba, temperature)
+    """ECE and Brier on test, before and after the rule's temperature (fitted on validation by the run)."""
+    calibrated = p.rule.calibrate(p.test_proba)
     return {
         "config": p.config,
-        "temperature": temperature,
+        "temperature": p.rule.temperature,
         "ece": expected_calibration_error(p.test_y, p.test_proba),
         "ece_calibrated": expected_calibration_error(p.test_y, calibrated),
         "brier": brier_score(p.test_y, p.test_proba),
@@ -170,10 +174,9 @@ def final_test(
         calibration.append(_calibration(p))
         points += _operating_points(p, positive)
     chosen = by_name[selected]
-    temperature = next(c["temperature"] for c in calibration if c["config"] == selected)
     figures = [
         plot_reliability(chosen.test_y, chosen.test_proba, out / "test_reliability.png",
-                         proba_calibrated=apply_temperature(chosen.test_proba, temperature),
+                         proba_calibrated=chosen.rule.calibrate(chosen.test_proba),
                          class_names=list(classes)).name,
         plot_precision_recall(chosen.test_y, chosen.test_proba, out / "test_precision_recall.png",
                               class_names=list(classes)).name,

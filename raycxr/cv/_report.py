@@ -20,7 +20,7 @@ from raycxr.cv._configs import PUBLISHED_TABLE1, TABLE1
 from raycxr.cv._final import FinalTest
 from raycxr.cv._run import FoldRun
 from raycxr.cv._stats import corrected_resampled_ttest
-from raycxr.train import SCALAR_METRICS
+from raycxr.evaluation import SCALAR_METRICS
 
 COMPARED = ("f1_macro", "accuracy", "auc_ovr_macro")
 

@@ -9,7 +9,6 @@ are kept, unfinished ones continue from their checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +19,31 @@ import torch
 from ray import tune
 
 from raycxr.data import Split
+from raycxr.evaluation import DecisionRule
+from raycxr.experiment import (
+    CV_DIR,
+    CV_RECORD,
+    EVALUATION_FILE,
+    FINAL_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    TRAIN_DIR,
+    jsonable,
+    read_json,
+    write_json,
+)
 from raycxr.losses import ClassStats, loss_spec
-from raycxr.run import RunContext, Scaling, checkpoint_config, result_files, trainable, tune_config_options
+from raycxr.run import (
+    RunContext,
+    Scaling,
+    checkpoint_config,
+    result_checkpoint,
+    result_files,
+    trainable,
+    tune_config_options,
+)
 from raycxr.train import FitState, TrainConfig, fit, scalars
-from raycxr.train._cli import jsonable
 from raycxr.tune import error_reason
-
-EVALUATION_FILE = "evaluation.pt"
-MODEL_FILE = "model.pt"  #: the refit's restored weights (a state dict): saliency, predict
-METRICS_FILE = "metrics.json"
-FINAL_FILE = "final.json"  #: the run's last report, said again if it is restarted after it ended
-CV_RECORD = "cv.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +102,7 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
     }
     metrics = {
         "test": result.test,
+        "decision": result.rule.to_dict() if result.rule is not None else None,  # decided on this run's validation
         "history": result.history,
         "best_epoch": result.best_epoch,
         "sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
@@ -111,17 +125,24 @@ class FoldRun:
     evaluation: dict[str, np.ndarray] | None
     history: pd.DataFrame
     model_state: dict[str, torch.Tensor] | None = None  #: the refit's weights
+    checkpoint: str | None = None  #: the run's last checkpoint (a local path or a URI)
+
+    @property
+    def rule(self) -> DecisionRule | None:
+        """The run's decision rule (decided on its validation slice), applied to its test metrics."""
+        values = (self.metrics or {}).get("decision")
+        return DecisionRule.from_dict(values) if values else None
 
 
 def execute(
     directory: Path, data: CVData, folds: int, scaling: Scaling, concurrency: int, record: dict[str, Any]
 ) -> list[FoldRun]:
     """Run (or resume) the grid in ``directory/cv`` and collect every run's outcome."""
-    cv_dir = directory / "cv"
-    runs_of = trainable(cv_job, data, scaling, str(cv_dir / "train"))
+    cv_dir = directory / CV_DIR
+    runs_of = trainable(cv_job, data, scaling, str(cv_dir / TRAIN_DIR))
     record_file = cv_dir / CV_RECORD
     if record_file.is_file() and tune.Tuner.can_restore(str(cv_dir)):
-        stored = json.loads(record_file.read_text())
+        stored = read_json(record_file)
         if stored != jsonable(record):
             changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != jsonable(record).get(k))
             raise ValueError(
@@ -131,7 +152,7 @@ def execute(
         tuner = tune.Tuner.restore(str(cv_dir), runs_of, resume_unfinished=True, resume_errored=True)
     else:
         cv_dir.mkdir(parents=True, exist_ok=True)
-        record_file.write_text(json.dumps(jsonable(record), indent=2))
+        write_json(record_file, record)
         tuner = tune.Tuner(
             runs_of,
             param_space={"config": tune.grid_search(list(data.configs)), "fold": tune.grid_search(list(range(folds)))},
@@ -141,7 +162,7 @@ def execute(
                 **tune_config_options(scaling),
             ),
             run_config=tune.RunConfig(
-                name="cv", storage_path=str(directory), checkpoint_config=checkpoint_config(), verbose=1
+                name=CV_DIR, storage_path=str(directory), checkpoint_config=checkpoint_config(), verbose=1
             ),
         )
     results = tuner.fit()
@@ -160,7 +181,7 @@ def execute(
         metrics = files[METRICS_FILE]
         evaluation = {k: v.numpy() for k, v in files[EVALUATION_FILE].items()}
         state = (result_files(result, MODEL_FILE) or {}).get(MODEL_FILE) if refit else None
-        runs.append(FoldRun(config, fold, refit, "", metrics, evaluation, history, state))
+        runs.append(FoldRun(config, fold, refit, "", metrics, evaluation, history, state, result_checkpoint(result)))
     return sorted(runs, key=lambda r: (list(data.configs).index(r.config), r.fold))
 
 

@@ -25,10 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-#: An experiment's files (as ``raycxr.tune`` writes them; a test checks they agree).
-EXPERIMENT_FILE = "raycxr.json"
-STUDY_FILE = "optuna.db"
-NESTED_DIR = "nested"
+from raycxr.experiment import EXPERIMENT_FILE, NESTED_DIR, STUDY_FILE
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_OPTUNA_PORT = 8080
 DEFAULT_TENSORBOARD_PORT = 6006

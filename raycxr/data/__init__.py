@@ -10,7 +10,7 @@ from raycxr.data._cache import (
     default_cache_dir,
 )
 from raycxr.data._index import DatasetIndex, index_csv, index_dataset, index_folder
-from raycxr.data._io import ModalityWarning, is_dicom, read_gray, read_image
+from raycxr.data._io import Interpolation, ModalityWarning, is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -47,6 +47,7 @@ __all__ = [
     "BadImagesError",
     "DatasetIndex",
     "DecodedImages",
+    "Interpolation",
     "LeakageAudit",
     "Manifest",
     "ModalityWarning",

@@ -20,7 +20,24 @@ from raycxr.evaluation._calibration import (
     fit_temperature,
     reliability_curve,
 )
-from raycxr.evaluation._metrics import accuracy, macro_auc, macro_f1
+from raycxr.evaluation._decision import (
+    RULES,
+    DecisionRule,
+    decide_rule,
+    default_rule,
+    positive_class,
+    youden_threshold,
+)
+from raycxr.evaluation._metrics import (
+    BINARY_METRICS,
+    SCALAR_METRICS,
+    accuracy,
+    classification_metrics,
+    confusion_counts,
+    f1_from_counts,
+    macro_auc,
+    macro_f1,
+)
 from raycxr.evaluation._operating import (
     OperatingPoint,
     operating_point,
@@ -33,7 +50,11 @@ from raycxr.evaluation._significance import DeLongResult, McNemarResult, delong_
 from raycxr.evaluation._subgroups import subgroup_table
 
 __all__ = [
+    "BINARY_METRICS",
+    "RULES",
+    "SCALAR_METRICS",
     "DeLongResult",
+    "DecisionRule",
     "Interval",
     "McNemarResult",
     "OperatingPoint",
@@ -45,8 +66,13 @@ __all__ = [
     "average_precision_table",
     "bootstrap_ci",
     "brier_score",
+    "classification_metrics",
+    "confusion_counts",
+    "decide_rule",
+    "default_rule",
     "delong_test",
     "expected_calibration_error",
+    "f1_from_counts",
     "fit_temperature",
     "macro_auc",
     "macro_f1",
@@ -55,9 +81,11 @@ __all__ = [
     "paired_bootstrap",
     "plot_precision_recall",
     "plot_reliability",
+    "positive_class",
     "precision_recall_curves",
     "reliability_curve",
     "subgroup_table",
     "threshold_at_sensitivity",
     "threshold_at_specificity",
+    "youden_threshold",
 ]

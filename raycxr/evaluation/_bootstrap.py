@@ -173,6 +173,7 @@ def paired_bootstrap(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
+    metric_b: Metric | None = None,
 ) -> PairedDifference:
     """Paired bootstrap of ``metric(a) − metric(b)``: both models are scored on the same resampled rows.
 
@@ -189,15 +190,17 @@ def paired_bootstrap(
         n_boot: Number of resamples.
         level: Coverage of the interval, in (0, 1).
         seed: Seed of the resampling (the same seed as :func:`bootstrap_ci` draws the same resamples).
+        metric_b: The metric of model b when it differs (e.g. another decision rule); default ``metric``.
 
     Raises:
         ValueError: Bad inputs, a metric undefined on the full data, or on every resample.
     """
+    metric_b = metric if metric_b is None else metric_b
     y, (pa, pb), g, n_boot, level = _prepare(y_true, [proba_a, proba_b], groups, n_boot, level)
-    diff = _full_data_value(metric, y, pa, "proba_a") - _full_data_value(metric, y, pb, "proba_b")
+    diff = _full_data_value(metric, y, pa, "proba_a") - _full_data_value(metric_b, y, pb, "proba_b")
     deltas = np.array(
         [
-            _evaluate(metric, y[idx], pa[idx]) - _evaluate(metric, y[idx], pb[idx])
+            _evaluate(metric, y[idx], pa[idx]) - _evaluate(metric_b, y[idx], pb[idx])
             for idx in _resamples(len(y), g, n_boot, seed)
         ]
     )

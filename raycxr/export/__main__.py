@@ -24,10 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         type=Path,
         help="a search experiment folder (its best trial, or --trial), a 'python -m raycxr.train --out' folder or "
-        "an experiment's cv/ folder",
+        "an experiment's cv/ folder (the refit of the configuration the CV selected, or --config)",
     )
     parser.add_argument("out", metavar="OUT", type=Path, help="the bundle folder to write")
     parser.add_argument("--trial", metavar="ID", help="a search experiment's trial id (default: the best trial)")
+    parser.add_argument(
+        "--config",
+        metavar="NAME",
+        help="an experiment's cv/ folder: the refit of this configuration (as the report names it) instead of the "
+        "one the CV selected",
+    )
     parser.add_argument(
         "--sample",
         metavar="IMAGES",
@@ -43,15 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from raycxr.experiment import BUNDLE_FILE
     from raycxr.export._export import ExportError, export_model
-    from raycxr.predict import BUNDLE_FILE, ModelError, decode, find_images, load_model
+    from raycxr.predict import ModelError, decode, find_images, load_model
 
     if (args.out / BUNDLE_FILE).exists() and not args.force:
         parser.exit(2, f"error: {args.out} holds a bundle already; use --force to overwrite it.\n")
     if args.out.exists() and not args.out.is_dir():
         parser.exit(2, f"error: {args.out} is a file; OUT must be a folder.\n")
     try:
-        loaded = load_model(args.model, args.trial)
+        loaded = load_model(args.model, args.trial, config=args.config)
     except ModelError as error:
         parser.exit(2, f"error: {error}\n")
     if loaded.kind == "bundle":

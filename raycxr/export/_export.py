@@ -35,33 +35,31 @@ import numpy as np
 import torch
 
 import raycxr
-from raycxr.predict import (
+from raycxr.experiment import (
+    BEST_FILE,
     BUNDLE_FILE,
+    CV_DIR,
     ONNX_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
     TORCHSCRIPT_FILE,
-    LoadedModel,
-    OnnxModule,
-    run_model,
+    TRAIN_METRICS,
+    test_file,
 )
+from raycxr.predict import LoadedModel, OnnxModule, run_model
 
 TOLERANCE = 1e-4
 #: Files copied from the source folder into the bundle when present: source → name in the bundle.
+_CV_FILES = {
+    REPORT_FILE: REPORT_FILE,
+    SUMMARY_FILE: "cv_summary.csv",
+    test_file("metrics"): test_file("metrics"),
+    test_file("calibration"): test_file("calibration"),
+}
 COPIED = {
-    "experiment": {
-        "best_config.json": "best_config.json",
-        "cv/report.md": "report.md",
-        "cv/summary.csv": "cv_summary.csv",
-        "cv/test_metrics.csv": "test_metrics.csv",
-        "cv/test_calibration.csv": "test_calibration.csv",
-    },
-    "train": {"metrics.json": "metrics.json"},
-    "cv": {
-        "../best_config.json": "best_config.json",
-        "report.md": "report.md",
-        "summary.csv": "cv_summary.csv",
-        "test_metrics.csv": "test_metrics.csv",
-        "test_calibration.csv": "test_calibration.csv",
-    },
+    "experiment": {BEST_FILE: BEST_FILE, **{f"{CV_DIR}/{k}": v for k, v in _CV_FILES.items()}},
+    "train": {TRAIN_METRICS: TRAIN_METRICS},
+    "cv": {f"../{BEST_FILE}": BEST_FILE, **_CV_FILES},
 }
 
 
@@ -200,7 +198,8 @@ def _copy_files(loaded: LoadedModel, out: Path) -> list[str]:
 
 
 def _source(loaded: LoadedModel) -> dict[str, Any]:
-    keep = ("folder", "trial_id", "checkpoint", "epoch", "best_epoch", "cv_selected", "cv_folder", "weights")
+    keep = ("folder", "trial_id", "checkpoint", "epoch", "best_epoch", "cv_selected", "cv_config", "cv_folder",
+            "weights", "test")  # fmt: skip
     return {
         "kind": loaded.kind,
         "path": str(loaded.path.resolve()),
@@ -284,7 +283,7 @@ def export_model(
     cfg = loaded.config
     bundle = {
         "format": "raycxr-bundle",
-        "format_version": 1,
+        "format_version": 2,
         "backbone": cfg.backbone,
         "head": cfg.head,
         "input": {
@@ -305,9 +304,9 @@ def export_model(
         },
         "classes": list(loaded.classes),
         "binary": cfg.binary,
-        "temperature": loaded.temperature,
-        "threshold": loaded.threshold,
-        "threshold_note": "a two-class model predicts classes[1] when its uncalibrated probability reaches threshold",
+        "decision": loaded.rule.to_dict(),
+        "decision_note": "argmax, or (two classes) classes[1] when its uncalibrated probability reaches threshold; "
+        "probabilities are reported as softmax(logits / temperature)",
         "files": {"onnx": ONNX_FILE, "torchscript": TORCHSCRIPT_FILE if ts_error is None else None},
         "onnx_batch": onnx_batch,
         "torchscript_error": ts_error,

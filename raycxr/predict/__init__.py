@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from raycxr.predict._load import (
-    BUNDLE_FILE,
-    ONNX_FILE,
     RUNTIMES,
-    TORCHSCRIPT_FILE,
     LoadedModel,
     ModelError,
     OnnxModule,
@@ -22,16 +19,12 @@ from raycxr.predict._predict import (
     find_images,
     predict_arrays,
     predict_files,
-    predicted_classes,
     probability_column,
     run_model,
 )
 
 __all__ = [
-    "BUNDLE_FILE",
-    "ONNX_FILE",
     "RUNTIMES",
-    "TORCHSCRIPT_FILE",
     "LoadedModel",
     "ModelError",
     "OnnxModule",
@@ -45,7 +38,6 @@ __all__ = [
     "model_kind",
     "predict_arrays",
     "predict_files",
-    "predicted_classes",
     "probability_column",
     "run_model",
 ]

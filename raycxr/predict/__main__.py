@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         type=Path,
         help="a search experiment folder (its best trial, or --trial), a 'python -m raycxr.train --out' folder, "
-        "an experiment's cv/ folder (the configuration the CV selected, calibrated), or a bundle of "
-        "'python -m raycxr.export'",
+        "an experiment's cv/ folder (the refit of the configuration the CV selected, scored on its test set; "
+        "--config for another), or a bundle of 'python -m raycxr.export'",
     )
     parser.add_argument(
         "images",
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="'auto': a GPU when there is one"
     )
     parser.add_argument("--trial", metavar="ID", help="a search experiment's trial id (default: the best trial)")
+    parser.add_argument(
+        "--config",
+        metavar="NAME",
+        help="an experiment's cv/ folder: the refit of this configuration (as the report names it) instead of the "
+        "one the CV selected",
+    )
     parser.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -67,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        loaded = load_model(args.model, args.trial, runtime=args.runtime, device=args.device)
+        loaded = load_model(args.model, args.trial, config=args.config, runtime=args.runtime, device=args.device)
     except (ModelError, ValueError) as error:
         parser.exit(2, f"error: {error}\n")
     if loaded.device.type == "cuda":  # float32 as on the CPU: no TF32 convolutions / matmuls (this process only)
@@ -78,9 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: no images in {', '.join(map(str, args.images))}.\n")
     if args.out.is_dir():
         parser.exit(2, f"error: --out {args.out} is a folder; give a CSV file name.\n")
-    calibration = f", temperature {loaded.temperature:.4g}" if loaded.temperature is not None else ""
-    threshold = f", threshold {loaded.threshold:.4g}" if loaded.threshold is not None else ""
-    print(f"model: {loaded.source}; {loaded.runtime} on {loaded.device}{calibration}{threshold}", flush=True)
+    where = f"{loaded.runtime} on {loaded.device}"
+    print(f"model: {loaded.source}; {where}; decision: {loaded.rule.describe()}", flush=True)
 
     def say(kind: str) -> Callable[[str], None] | None:
         return None if args.quiet else (lambda message: print(f"{kind}: {message}", file=sys.stderr, flush=True))

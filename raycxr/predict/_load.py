@@ -3,58 +3,64 @@
 :func:`load_model` takes one of
 
 * a **search experiment** folder (``raycxr.json``): its best trial (``best_config.json``) or the
-  trial ``trial=ID``; the weights are the ``best_model`` (early-stopping epoch) of the trial's
-  latest checkpoint ``state.pt`` (``trial_<id>/checkpoint_*/`` on the in-trial path,
-  ``train/train-<id>/checkpoint_*/`` for Ray Train trials);
+  trial ``trial=ID``, with the training configuration the trial recorded when it started; the
+  weights and decision rule are the ``best_model`` / ``best_rule`` (early-stopping epoch) of the
+  trial's latest checkpoint ``state.pt``;
 * a **training folder** of ``python -m raycxr.train --out`` (``best.pt``, ``metrics.json``);
-* an experiment's **cross-validation folder** ``EXPERIMENT/cv`` (``cv.json``): the configuration
-  the CV selected, when it is a searched trial, with its temperature and threshold (see
-  :func:`_load_cv`);
+* an experiment's **cross-validation folder** ``EXPERIMENT/cv`` (``selection.json``): the refit
+  of the configuration the CV selected (or ``config=NAME``) — the very weights and decision rule
+  the report's test table scored;
 * an exported **bundle** (``bundle.json``, ``python -m raycxr.export``): run by onnxruntime or
   TorchScript, without the experiment.
 
 and gives a :class:`LoadedModel`: a module in eval mode that maps uint8 images ``(B, S, S)`` to
 logits ``(B, K)`` (``(B, 1)`` for a binary single-logit model), with everything needed to use
-it (classes, input size and resize filter, temperature, threshold).
+it: classes, input size and resize filter, and its :class:`~raycxr.evaluation.DecisionRule`
+(temperature, threshold), which every kind of MODEL carries.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from raycxr.data._io import Interpolation
+from raycxr.data import Interpolation
+from raycxr.evaluation import DecisionRule
+from raycxr.experiment import (
+    BEST_FILE,
+    BUNDLE_FILE,
+    CV_RECORD,
+    EXPERIMENT_FILE,
+    SELECTION_FILE,
+    SPLITS_FILE,
+    STATE_FILE,
+    TRAIN_CHECKPOINT,
+    TRIALS_FILE,
+    CVFolder,
+    Experiment,
+    read_json,
+    read_record,
+    read_selection,
+    read_trials,
+    refit_files,
+    trial_config,
+    trial_params,
+)
 from raycxr.train import TrainConfig, model_for
 
 ModelKind = Literal["experiment", "train", "cv", "bundle"]
 Runtime = Literal["pytorch", "torchscript", "onnx"]
 RUNTIMES: tuple[str, ...] = ("pytorch", "torchscript", "onnx")
 
-BUNDLE_FILE = "bundle.json"
-ONNX_FILE = "model.onnx"
-TORCHSCRIPT_FILE = "model.ts"
-#: Written by ``python -m raycxr.train``.
-TRAIN_CHECKPOINT = "best.pt"
-TRAIN_METRICS = "metrics.json"
-#: Written by ``python -m raycxr.tune`` (names kept here so that loading a bundle never imports Ray).
-EXPERIMENT_FILE = "raycxr.json"
-BEST_FILE = "best_config.json"
-TRIALS_FILE = "trials.csv"
-SPLITS_FILE = "splits.csv"
-STATE_FILE = "state.pt"
-CV_RECORD = "cv.json"
-
 EXPECTED = (
     "expected a search experiment folder (raycxr.json), a 'python -m raycxr.train --out' folder (best.pt), "
-    "an experiment's cv/ folder (cv.json) or an exported bundle (bundle.json)"
+    "an experiment's cv/ folder (selection.json) or an exported bundle (bundle.json)"
 )
 
 
@@ -71,10 +77,7 @@ class LoadedModel:
             (``(B, 1)``: one logit of a binary model). A :class:`~raycxr.models.FreezeNet`, a
             TorchScript module or an :class:`OnnxModule`.
         config: The training configuration (architecture, input size, normalisation, task).
-        classes: Class names in label (output) order.
-        temperature: Calibration temperature T (probabilities ``softmax(logits / T)``), or ``None``.
-        threshold: Of a two-class task: the probability of ``classes[1]`` (uncalibrated) from which
-            it is predicted (chosen on validation), or ``None`` (arg max).
+        rule: How its probabilities become a class (decided on validation), with its temperature.
         kind: What ``path`` was.
         path: The ``MODEL`` given.
         source: Where the weights came from, one line (trial, checkpoint file, epoch …).
@@ -85,15 +88,28 @@ class LoadedModel:
 
     model: nn.Module
     config: TrainConfig
-    classes: tuple[str, ...]
-    temperature: float | None
-    threshold: float | None
+    rule: DecisionRule
     kind: ModelKind
     path: Path
     source: str
     runtime: Runtime = "pytorch"
     device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names in label (output) order."""
+        return self.rule.classes
+
+    @property
+    def temperature(self) -> float | None:
+        """Calibration temperature T (probabilities ``softmax(logits / T)``), or ``None``."""
+        return self.rule.temperature
+
+    @property
+    def threshold(self) -> float | None:
+        """Of a two-class rule: the uncalibrated probability of ``classes[1]`` from which it is predicted."""
+        return self.rule.threshold
 
     @property
     def image_size(self) -> int:
@@ -156,9 +172,9 @@ def _config(values: dict[str, Any]) -> TrainConfig:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: cannot read it ({type(error).__name__}: {error}).") from None
+        return read_json(path)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
 
 
 def _torch_load(path: Path) -> Any:
@@ -180,6 +196,30 @@ def _pytorch_model(
     return model.to(device).eval()
 
 
+def _rule(values: dict[str, Any] | None, classes: tuple[str, ...], where: Path, rescore: str) -> DecisionRule:
+    """The decision rule stored with a model's weights.
+
+    A checkpoint of an older raycxr has none. For more than two classes its rule was the arg max
+    without a temperature, and it is read as such (the documented migration). A two-class model's
+    threshold was chosen on validation and cannot be recovered from the weights alone: an error
+    saying how to re-score it.
+    """
+    if values:
+        try:
+            rule = DecisionRule.from_dict(values)
+        except ValueError as error:
+            raise ModelError(f"{where}: {error}.") from None
+        if rule.classes != classes:
+            raise ModelError(f"{where}: the decision rule is for classes {rule.classes}, the model's are {classes}.")
+        return rule
+    if len(classes) > 2:
+        return DecisionRule(classes)
+    raise ModelError(
+        f"{where}: no decision rule is stored with these two-class weights (made by an older raycxr, which did not "
+        f"keep the validation threshold); re-score it: {rescore}."
+    )
+
+
 def sha256_of(path: Path) -> str | None:
     """SHA-256 of a file, or ``None`` when it does not exist."""
     if not path.is_file():
@@ -187,9 +227,6 @@ def sha256_of(path: Path) -> str | None:
     from raycxr.data import content_hash
 
     return content_hash(path)
-
-
-# --------------------------------------------------------------------------- kinds
 
 
 def model_kind(path: Path) -> tuple[ModelKind, Path]:
@@ -202,17 +239,18 @@ def model_kind(path: Path) -> tuple[ModelKind, Path]:
         raise ModelError(f"{path} does not exist ({EXPECTED}).")
     folder = path
     if path.is_file():
-        if path.name in (TRAIN_CHECKPOINT, BUNDLE_FILE, EXPERIMENT_FILE, CV_RECORD):
+        if path.name in (TRAIN_CHECKPOINT, BUNDLE_FILE, EXPERIMENT_FILE, CV_RECORD, SELECTION_FILE):
             folder = path.parent
         else:
             raise ModelError(f"{path} is a file, not a model folder ({EXPECTED}).")
     if (folder / BUNDLE_FILE).is_file():
         return "bundle", folder
-    if (folder / EXPERIMENT_FILE).is_file():
+    if Experiment.is_experiment(folder):
         return "experiment", folder
     if (folder / TRAIN_CHECKPOINT).is_file():
         return "train", folder
-    if (folder / CV_RECORD).is_file() and (folder.parent / EXPERIMENT_FILE).is_file():
+    cv_record = (folder / CV_RECORD).is_file() or (folder / SELECTION_FILE).is_file()
+    if cv_record and Experiment.is_experiment(folder.parent):
         return "cv", folder
     raise ModelError(f"{path} is not a model folder ({EXPECTED}).")
 
@@ -221,6 +259,7 @@ def load_model(
     path: str | Path,
     trial: str | None = None,
     *,
+    config: str | None = None,
     runtime: Runtime | None = None,
     device: str | torch.device = "cpu",
 ) -> LoadedModel:
@@ -229,6 +268,7 @@ def load_model(
     Args:
         path: The ``MODEL`` folder (or its ``best.pt`` / ``bundle.json``).
         trial: A search experiment's trial id (default: its best trial).
+        config: A CV folder's configuration, as the report names it (default: the one the CV selected).
         runtime: What runs the model: ``pytorch`` (experiment, training and CV folders), ``onnx``
             or ``torchscript`` (a bundle; default ``onnx``, or ``torchscript`` when onnxruntime is
             not installed).
@@ -236,8 +276,8 @@ def load_model(
             ``cpu``, ``cuda`` or a ``torch.device``.
 
     Raises:
-        ModelError: Not a model folder, a missing or unreadable file, an unknown trial, a
-            runtime the folder cannot give; one line naming the path.
+        ModelError: Not a model folder, a missing or unreadable file, an unknown trial or
+            configuration, a runtime the folder cannot give; one line naming the path.
     """
     path = Path(path).expanduser()
     kind, folder = model_kind(path)
@@ -247,6 +287,8 @@ def load_model(
     device = torch.device("cuda" if auto and torch.cuda.is_available() else "cpu" if auto else device)
     if trial is not None and kind != "experiment":
         raise ModelError(f"{path}: --trial applies to a search experiment folder only (this is a {kind} folder).")
+    if config is not None and kind != "cv":
+        raise ModelError(f"{path}: --config applies to an experiment's cv/ folder only (this is a {kind} folder).")
     if kind == "bundle":
         return _load_bundle(path, folder, runtime, device, auto)
     if runtime not in (None, "pytorch"):
@@ -258,7 +300,7 @@ def load_model(
         return _load_train(path, folder, device)
     if kind == "experiment":
         return _load_experiment(path, folder, trial, device)
-    return _load_cv(path, folder, device)
+    return _load_cv(path, folder, config, device)
 
 
 def _load_train(path: Path, folder: Path, device: torch.device) -> LoadedModel:
@@ -267,19 +309,14 @@ def _load_train(path: Path, folder: Path, device: torch.device) -> LoadedModel:
         raise ModelError(f"{folder / TRAIN_CHECKPOINT}: not a checkpoint of python -m raycxr.train.")
     cfg = _config(checkpoint["config"])
     classes = tuple(checkpoint["classes"])
-    threshold = None
-    metrics_file = folder / TRAIN_METRICS
-    metrics = _read_json(metrics_file) if metrics_file.is_file() else {}
-    if len(classes) == 2:  # chosen on validation (Youden's J) by fit
-        threshold = (metrics.get("val") or {}).get("threshold")
+    rule = _rule(checkpoint.get("decision"), classes, folder / TRAIN_CHECKPOINT,
+                 f"train it again: python -m raycxr.train --out {folder}")  # fmt: skip
     model = _pytorch_model(cfg, classes, checkpoint["model"], folder / TRAIN_CHECKPOINT, device)
     epoch = checkpoint.get("epoch")
     return LoadedModel(
         model=model,
         config=cfg,
-        classes=classes,
-        temperature=None,
-        threshold=None if threshold is None else float(threshold),
+        rule=rule,
         kind="train",
         path=path,
         source=f"training run {folder} ({TRAIN_CHECKPOINT}, epoch {epoch})",
@@ -291,55 +328,27 @@ def _load_train(path: Path, folder: Path, device: torch.device) -> LoadedModel:
 
 def latest_state(experiment: Path, trial_id: str) -> Path | None:
     """The trial's latest checkpoint ``state.pt`` (either execution path), or ``None``."""
-    found = sorted(experiment.glob(f"trial_{trial_id}/checkpoint_*/{STATE_FILE}")) or sorted(
-        experiment.glob(f"train/train-{trial_id}/checkpoint_*/{STATE_FILE}")
-    )
-    return found[-1] if found else None
+    return Experiment(experiment).latest_state(trial_id)
 
 
-def _trial_config(record: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
-    """The full training configuration of a trial with ``params``, as the search built it."""
-    from raycxr.tune import TrialConfigs, TuneSettings
-    from raycxr.tune._search import _resolve_space  # the stored space and the search's base settings
-
-    space, base = _resolve_space(TuneSettings(**record["settings"]), record)
-    return TrialConfigs(space, base).train_config(params)
-
-
-def experiment_classes(folder: Path, record: dict[str, Any], cfg: TrainConfig) -> tuple[str, ...]:
-    """The class names of an experiment in label order.
-
-    From ``splits.csv`` (the task's classes of every image): sorted by name (as the dataset
-    index sorts them), or in ``classes`` order. A ``class_map`` task orders its merged classes
-    by the dataset's original ones, so it reads the dataset's index (its folder must exist).
+def experiment_classes(folder: Path, record: dict[str, Any]) -> tuple[str, ...]:
+    """The class names of an experiment in label order, as the search recorded them.
 
     Raises:
-        ModelError: No ``splits.csv``, or a ``class_map`` task whose dataset is gone.
+        ModelError: The record has none (an experiment of an older raycxr).
     """
-    splits = folder / SPLITS_FILE
-    if not splits.is_file():
-        raise ModelError(f"{folder}: no {SPLITS_FILE}, so the class names are unknown (an older raycxr's experiment).")
-    names = sorted(set(pd.read_csv(splits, usecols=["class"], dtype=str, keep_default_na=False)["class"]))
-    if cfg.class_map:
-        from raycxr.train import task_index
-        from raycxr.tune import TuneSettings, demo_data
-
-        settings = TuneSettings(**record["settings"])
-        data = settings.data if settings.data is not None else demo_data(settings)
-        if not Path(data).exists():
-            raise ModelError(
-                f"{folder}: the task merges classes (class_map), whose label order comes from the dataset "
-                f"{data}, which no longer exists."
-            )
-        return task_index(cfg.model_copy(update={"data": Path(data)})).classes
-    if cfg.classes:
-        by_name = {n.lower(): n for n in names}
-        return tuple(by_name.get(c.lower(), c) for c in cfg.classes)
-    return tuple(names)
+    if not record.get("classes"):
+        raise ModelError(
+            f"{folder}: {EXPERIMENT_FILE} records no classes (an experiment of an older raycxr); run the search again."
+        )
+    return tuple(record["classes"])
 
 
 def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.device) -> LoadedModel:
-    record = _read_json(folder / EXPERIMENT_FILE)
+    try:
+        record = read_record(folder)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
     if trial is None:
         best_file = folder / BEST_FILE
         if not best_file.is_file():
@@ -347,28 +356,27 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
                 f"{path}: no {BEST_FILE} (the search has no finished trial yet); name one with --trial ID."
             )
         best = _read_json(best_file)
+        if "trial_id" not in best:
+            raise ModelError(f"{path}: a multi-objective search has no single best trial; name one with --trial ID.")
         trial, params = str(best["trial_id"]), best["params"]
         how = "best trial"
+        row = None
     else:
-        trials_file = folder / TRIALS_FILE
-        trials = pd.read_csv(trials_file, dtype={"trial_id": str}) if trials_file.is_file() else pd.DataFrame()
-        row = trials[trials["trial_id"] == trial] if len(trials) else trials
-        if not len(row):
+        trials = read_trials(folder)
+        found = trials[trials["trial_id"] == trial] if len(trials) else trials
+        if not len(found):
             known = ", ".join(trials["trial_id"].head(5)) if len(trials) else "none"
             more = " …" if len(trials) > 5 else ""
             raise ModelError(f"{path}: no trial {trial!r} in {TRIALS_FILE} (trials: {known}{more}).")
-        from raycxr.tune import trial_params
-
-        params = trial_params(row.iloc[0])
+        row = found.iloc[0]
+        params = trial_params(row)
         how = "trial"
     try:
-        cfg = _trial_config(record, params)
-        classes = experiment_classes(folder, record, cfg)
-    except ModelError:
-        raise
-    except (ValueError, KeyError, TypeError) as error:  # pydantic's ValidationError is a ValueError
+        cfg = _config(trial_config(folder, trial, row))
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"{path}: cannot rebuild trial {trial}'s training configuration ({first}).") from None
+        raise ModelError(f"{path}: {first}") from None
+    classes = experiment_classes(folder, record)
     state_file = latest_state(folder, trial)
     if state_file is None:
         raise ModelError(
@@ -378,14 +386,13 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
     state = _torch_load(state_file)
     if not isinstance(state, dict) or "best_model" not in state:
         raise ModelError(f"{state_file}: not a raycxr training state (no 'best_model').")
+    rule = _rule(state.get("best_rule"), classes, state_file, "run the search again (python -m raycxr.tune)")
     model = _pytorch_model(cfg, classes, state["best_model"], state_file, device)
     relative = state_file.relative_to(folder).as_posix()
     return LoadedModel(
         model=model,
         config=cfg,
-        classes=classes,
-        temperature=None,
-        threshold=None,
+        rule=rule,
         kind="experiment",
         path=path,
         source=f"{how} {trial} of experiment {folder} ({relative}, best epoch {state.get('best_epoch')})",
@@ -401,75 +408,84 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
     )
 
 
-def _load_cv(path: Path, folder: Path, device: torch.device) -> LoadedModel:
-    """The configuration an experiment's CV selected, with the temperature and threshold of its refit.
-
-    The CV keeps no weights (its runs' last checkpoints hold predictions only), so the weights are
-    the search trial's of the same configuration (``top<k>-<trial id>``). The refit trained that
-    configuration on the same rows with the same seed; its temperature (``test_calibration.csv``)
-    and threshold (its ``metrics.json``, fitted on the validation slice) apply to the trial's
-    weights only if both trainings were the same, which is checked: the refit's per-epoch
-    validation losses must equal the trial's (to 1e-6). Otherwise, or when the CV selected a
-    baseline (no search trial has its weights), it is an error.
-    """
-    experiment = folder.parent
-    summary_file = folder / "summary.csv"
-    if not summary_file.is_file():
-        raise ModelError(f"{path}: no summary.csv (the cross-validation has not finished).")
-    summary = pd.read_csv(summary_file)
-    f1 = summary[(summary["set"] == "test") & (summary["metric"] == "f1_macro")].set_index("config")["mean"]
-    if not len(f1):
-        raise ModelError(f"{path}: summary.csv has no CV macro-F1 to select a configuration by.")
-    selected = str(f1.idxmax())
-    if not selected.startswith("top") or "-" not in selected:
-        raise ModelError(
-            f"{path}: the CV selected {selected!r}, a baseline trained only inside the CV, whose weights are not "
-            "kept; load the experiment folder (its best trial) or a --trial instead."
-        )
-    trial = selected.split("-", 1)[1]
-    loaded = _load_experiment(experiment, experiment, trial, device)
-    refit = _refit_files(folder, selected)
-    if refit is None:
-        raise ModelError(f"{path}: no finished refit of {selected} (the CV kept no test set?).")
-    state = _torch_load(experiment / loaded.details["checkpoint"])
-    trial_losses = [row["val_loss"] for row in state["history"]]
-    refit_losses = [row["val_loss"] for row in refit["history"]]
-    if len(trial_losses) != len(refit_losses) or not np.allclose(trial_losses, refit_losses, rtol=0, atol=1e-6):
-        raise ModelError(
-            f"{path}: the refit of {selected} did not reproduce trial {trial} (validation losses differ: a GPU "
-            "without deterministic=true, or a trial stopped early by the scheduler), so its temperature does not "
-            "apply to the trial's weights; load the experiment folder instead."
-        )
-    calibration_file = folder / "test_calibration.csv"
-    calibration = pd.read_csv(calibration_file).set_index("config") if calibration_file.is_file() else None
-    if calibration is None or selected not in calibration.index:
-        raise ModelError(f"{path}: no temperature of {selected} in test_calibration.csv (the report was not written).")
-    temperature = float(calibration.loc[selected, "temperature"])
-    threshold = refit["test"].get("threshold") if len(loaded.classes) == 2 else None
-    loaded.path, loaded.kind = path, "cv"
-    loaded.temperature = temperature
-    loaded.threshold = None if threshold is None else float(threshold)
-    loaded.source = f"CV-selected {selected} of {folder}: " + loaded.source
-    loaded.details |= {"cv_selected": selected, "cv_folder": str(folder.resolve())}
-    return loaded
+def _describe_test(test: dict[str, dict[str, Any]]) -> str:
+    """``test macro-F1 0.91 [0.89, 0.93], accuracy …`` of a refit's record."""
+    names = {"f1_macro": "macro-F1", "accuracy": "accuracy", "auc_ovr_macro": "AUC"}
+    parts = []
+    for key, label in names.items():
+        entry = test.get(key) or {}
+        value = entry.get("value")
+        if value is None:
+            continue
+        low, high = entry.get("ci_low"), entry.get("ci_high")
+        parts.append(f"{label} {value:.4f}" + (f" [{low:.4f}, {high:.4f}]" if low is not None and high is not None
+                                                else ""))  # fmt: skip
+    return "test " + ", ".join(parts) if parts else "no test metrics"
 
 
-def _refit_files(cv: Path, config: str) -> dict[str, Any] | None:
-    """The ``metrics.json`` of the refit run of ``config`` (either execution path), or ``None``."""
-    for run in sorted(cv.glob(f"{config}_refit_*")):
-        trial_id = run.name.rsplit("_", 1)[-1]
-        found = sorted(run.glob("checkpoint_*/metrics.json")) or sorted(
-            cv.glob(f"train/train-{trial_id}/checkpoint_*/metrics.json")
-        )
-        if found:
-            return _read_json(found[-1])
-    return None
+def _load_cv(path: Path, folder: Path, config: str | None, device: torch.device) -> LoadedModel:
+    """The refit of the configuration the CV selected (or ``config``): the weights its test table scored."""
+    cv = CVFolder(folder)
+    try:
+        selection = read_selection(cv)
+        name = config if config is not None else str(selection["selected"])
+        refit, weights = refit_files(cv, name)
+    except ValueError as error:
+        raise ModelError(f"{path}: {error}" if not str(error).startswith(str(folder)) else str(error)) from None
+    if not weights.is_file():
+        raise ModelError(f"{path}: the refit weights of {name!r} are missing ({weights}).")
+    try:
+        cfg = _config(refit["train_config"])
+    except ValueError as error:
+        raise ModelError(f"{weights.parent}: {str(error).strip().splitlines()[0]}") from None
+    classes = tuple(refit["classes"])
+    rescore = f"run the CV again: python -m raycxr.cv {folder.parent}"
+    rule = _rule(refit.get("decision"), classes, weights.parent, rescore)
+    model = _pytorch_model(cfg, classes, _torch_load(weights), weights, device)
+    chosen = "CV-selected" if name == selection["selected"] else f"CV-evaluated (selected: {selection['selected']})"
+    test = refit.get("test") or {}
+    return LoadedModel(
+        model=model,
+        config=cfg,
+        rule=rule,
+        kind="cv",
+        path=path,
+        source=f"configuration {name} ({chosen}), refit on dev, of {folder}; {_describe_test(test)}",
+        device=device,
+        details={
+            "folder": str(folder.parent.resolve()),
+            "cv_folder": str(folder.resolve()),
+            "cv_selected": selection["selected"],
+            "cv_config": name,
+            "checkpoint": weights.relative_to(folder).as_posix(),
+            "best_epoch": refit.get("best_epoch"),
+            "splits_sha256": refit.get("data_sha256"),
+            "test": test,
+        },
+    )
 
 
 def _onnx_cuda() -> bool:
     import onnxruntime
 
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _bundle_rule(bundle: dict[str, Any], classes: tuple[str, ...], where: Path) -> DecisionRule:
+    """A bundle's decision rule; a version-1 bundle (no ``decision``) had ``temperature`` and ``threshold``
+    at its top level: a threshold means the two-class Youden rule, none the arg max."""
+    if "decision" in bundle:
+        return _rule(bundle["decision"], classes, where, "export it again (python -m raycxr.export)")
+    temperature, threshold = bundle.get("temperature"), bundle.get("threshold")
+    try:
+        return DecisionRule(
+            classes,
+            "argmax" if threshold is None else "youden",
+            None if threshold is None else float(threshold),
+            temperature=None if temperature is None else float(temperature),
+        )
+    except ValueError as error:
+        raise ModelError(f"{where}: {error}.") from None
 
 
 def _load_bundle(
@@ -510,13 +526,11 @@ def _load_bundle(
                 model = torch.jit.load(str(model_file), map_location=device).eval()
         except Exception as error:  # noqa: BLE001  (torch.jit raises several unrelated types for a bad file)
             raise ModelError(f"{model_file}: cannot load the TorchScript model ({type(error).__name__}).") from None
-    temperature, threshold = bundle.get("temperature"), bundle.get("threshold")
+    rule = _bundle_rule(bundle, classes, folder / BUNDLE_FILE)
     return LoadedModel(
         model=model,
         config=cfg,
-        classes=classes,
-        temperature=None if temperature is None else float(temperature),
-        threshold=None if threshold is None else float(threshold),
+        rule=rule,
         kind="bundle",
         path=path,
         source=f"bundle {folder} ({name}, {runtime}; exported from {bundle.get('source', {}).get('description', '?')})",

@@ -136,13 +136,6 @@ def class_probabilities(logits: torch.Tensor, temperature: float | None = None) 
     return torch.softmax(z if temperature is None else z / temperature, dim=1)
 
 
-def predicted_classes(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Arg max; for two classes with a threshold: ``classes[1]`` when its probability reaches it."""
-    if probabilities.shape[1] == 2 and threshold is not None:
-        return (probabilities[:, 1] >= threshold).astype(np.int64)
-    return probabilities.argmax(axis=1)
-
-
 @torch.inference_mode()
 def run_model(loaded: LoadedModel, images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Logits of one batch of uint8 images ``(B, S, S)`` (float32, on the CPU)."""
@@ -182,9 +175,9 @@ def predict_files(
         on_batch: Called with each batch's files, decoded images and logits (e.g.
             :func:`saliency_writer`), so nothing is decoded twice.
 
-    The predicted class comes from the uncalibrated probabilities: the arg max (which a
-    temperature does not change) or, for two classes, the threshold, which was chosen on
-    uncalibrated validation probabilities.
+    The predicted class is the model's decision rule applied to the uncalibrated probabilities
+    (the arg max, which a temperature does not change, or a two-class threshold chosen on
+    uncalibrated validation probabilities): the same rule the model's test table used.
     """
     from tqdm import tqdm
 
@@ -227,7 +220,7 @@ def predict_files(
     z = torch.cat(logits) if logits else torch.zeros(0, width)
     calibrated = class_probabilities(z, loaded.temperature).numpy()
     raw = calibrated if loaded.temperature is None else class_probabilities(z).numpy()
-    return Predictions(done, calibrated, predicted_classes(raw, loaded.threshold), loaded.classes, failures, notes)
+    return Predictions(done, calibrated, loaded.rule.predict(raw), loaded.classes, failures, notes)
 
 
 def saliency_writer(loaded: LoadedModel, out: str | Path) -> Callable[[list[str], np.ndarray, torch.Tensor], None]:
@@ -247,7 +240,7 @@ def saliency_writer(loaded: LoadedModel, out: str | Path) -> Callable[[list[str]
         )
 
     def write(files: list[str], images: np.ndarray, logits: torch.Tensor) -> None:
-        targets = predicted_classes(class_probabilities(logits).numpy(), loaded.threshold)
+        targets = loaded.rule.predict(class_probabilities(logits).numpy())
         maps = saliency_maps(loaded.model, images, [int(t) for t in targets])
         write_overlays(out, [Path(f).stem for f in files], images, maps)
 

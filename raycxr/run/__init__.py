@@ -17,10 +17,8 @@ from raycxr.run._cluster import (
     max_cluster_resources,
     start_ray,
 )
-from raycxr.run._context import STATE_FILE, RunContext, quiet_train_logs, result_files
+from raycxr.run._context import RunContext, quiet_train_logs, result_checkpoint, result_files
 from raycxr.run._partition import (
-    LEAKAGE_FILE,
-    SPLITS_FILE,
     Partition,
     create_partition,
     cv_splits,
@@ -35,9 +33,6 @@ from raycxr.run._session import ray_session
 from raycxr.run._trainable import Job, checkpoint_config, trainable, tune_config_options
 
 __all__ = [
-    "LEAKAGE_FILE",
-    "SPLITS_FILE",
-    "STATE_FILE",
     "TRAINERS",
     "TRIAL_DRIVER_RESOURCES",
     "Job",
@@ -61,6 +56,7 @@ __all__ = [
     "quiet_train_logs",
     "ray_session",
     "refit_split",
+    "result_checkpoint",
     "result_files",
     "start_ray",
     "trainable",

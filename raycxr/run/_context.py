@@ -23,10 +23,7 @@ import ray.tune
 import torch
 from ray.train.v2._internal.execution import context as train_context
 
-from raycxr.train._cli import jsonable
-
-#: The ``FitState`` of the last epoch inside a checkpoint.
-STATE_FILE = "state.pt"
+from raycxr.experiment import STATE_FILE, jsonable
 
 
 def quiet_train_logs() -> None:
@@ -114,8 +111,8 @@ class RunContext:
             send(metrics, checkpoint=kind.from_directory(directory))
 
 
-def result_files(result: ray.tune.Result, *names: str) -> dict[str, Any] | None:
-    """The files ``names`` of a finished run's last checkpoint (either path), or ``None``.
+def result_checkpoint(result: ray.tune.Result) -> str | None:
+    """Where a finished run's last checkpoint is (either path): a local path or a URI, or ``None``.
 
     A function-path run's checkpoint is Tune's own (``result.checkpoint``); a Train-path
     run's is in Train's storage, its path in the reported ``checkpoint_path``.
@@ -123,6 +120,12 @@ def result_files(result: ray.tune.Result, *names: str) -> dict[str, Any] | None:
     path = (result.metrics or {}).get("checkpoint_path")
     if path is None and result.checkpoint is not None:
         path = result.checkpoint.path
+    return path
+
+
+def result_files(result: ray.tune.Result, *names: str) -> dict[str, Any] | None:
+    """The files ``names`` of a finished run's last checkpoint (either path), or ``None``."""
+    path = result_checkpoint(result)
     if path is None:
         return None
     with ray.tune.Checkpoint(path).as_directory() as directory:

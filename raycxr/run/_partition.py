@@ -44,10 +44,8 @@ from raycxr.data import (
     train_val_split,
     verify_manifest,
 )
+from raycxr.experiment import LEAKAGE_FILE, SPLITS_FILE
 from raycxr.train import TrainConfig, task_index
-
-SPLITS_FILE = "splits.csv"
-LEAKAGE_FILE = "leakage.csv"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,17 +15,13 @@ from raycxr.train._loop import (
     train_one_epoch,
     training_loss,
 )
-from raycxr.train._metrics import BINARY_METRICS, SCALAR_METRICS, classification_metrics, youden_threshold
 from raycxr.train._model import model_for
 
 __all__ = [
-    "BINARY_METRICS",
-    "SCALAR_METRICS",
     "FitResult",
     "FitState",
     "PreparedData",
     "TrainConfig",
-    "classification_metrics",
     "evaluate",
     "evaluate_state",
     "fit",
@@ -38,5 +34,4 @@ __all__ = [
     "task_index",
     "train_one_epoch",
     "training_loss",
-    "youden_threshold",
 ]

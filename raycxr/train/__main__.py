@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from raycxr.train._cli import add_config_options, jsonable, run_from_args
+from raycxr.experiment import TRAIN_CHECKPOINT, TRAIN_METRICS, jsonable
+from raycxr.train._cli import add_config_options, run_from_args
 from raycxr.train._config import TrainConfig
 from raycxr.train._data import prepare_data, split_statistics
 from raycxr.train._loop import FitState, fit
@@ -26,22 +27,24 @@ def run(cfg: TrainConfig) -> dict[str, object]:
     split = data.splits[cfg.fold]
     stats = split_statistics(data, split, cfg) if cfg.loss == "attention" else None
 
-    def save(state: dict[str, torch.Tensor], epoch: int) -> None:
+    def save(state: dict[str, torch.Tensor], epoch: int, rule: dict[str, object] | None) -> None:
         checkpoint = {
             "model": state,
             "classes": list(data.classes),
             "epoch": epoch,
             "config": cfg.model_dump(mode="json"),
+            "decision": rule,
         }
-        torch.save(checkpoint, out / "best.pt")
+        torch.save(checkpoint, out / TRAIN_CHECKPOINT)
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
         print(" ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
         if is_best:
-            save(state.model.state_dict(), int(row["epoch"]))
+            save(state.model.state_dict(), int(row["epoch"]), state.best_rule)
 
     result = fit(cfg, data.images, data.labels, data.classes, split, stats, data.holdout, on_epoch)
-    save(result.model.state_dict(), result.best_epoch)
+    rule = result.rule.to_dict() if result.rule is not None else None
+    save(result.model.state_dict(), result.best_epoch, rule)
     metrics = {
         "config": cfg.model_dump(mode="json"),
         "classes": list(data.classes),
@@ -60,12 +63,13 @@ def run(cfg: TrainConfig) -> dict[str, object]:
         "seconds": result.seconds,
         "cached_blocks": result.cached_blocks,
         "history": result.history,
+        "decision": rule,
         "val": result.val,
         "test": result.test,
         "holdout": result.holdout,
         "bad_files": data.bad,
     }
-    (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2))
+    (out / TRAIN_METRICS).write_text(json.dumps(jsonable(metrics), indent=2))
     return metrics
 
 
@@ -81,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     test = metrics["test"]
     print(
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}: test accuracy {test['accuracy']:.4f}, "
-        f"macro-F1 {test['f1_macro']:.4f}; wrote {Path(metrics['config']['out']) / 'metrics.json'}",
+        f"macro-F1 {test['f1_macro']:.4f}; wrote {Path(metrics['config']['out']) / TRAIN_METRICS}",
         file=sys.stdout,
     )
 

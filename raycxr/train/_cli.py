@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -116,14 +115,3 @@ def run_from_args(
         parser.exit(2, f"error: {error}\n")
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with NaN and infinities as ``None`` and paths as strings (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -45,6 +45,16 @@ class TrainConfig(BaseModel):
         description="two-class task with one sigmoid output: P(second class), thresholded where validation's "
         "Youden J is highest",
     )
+    decision: Literal["auto", "argmax", "youden", "specificity"] = Field(
+        "auto",
+        description="how probabilities become a predicted class, decided on validation and kept with the weights: "
+        "'auto' (youden for two classes, else argmax), 'argmax', 'youden' (two classes: the threshold on "
+        "P(second class) maximising Youden's J), 'specificity' (two classes: the threshold reaching "
+        "target_specificity)",
+    )
+    target_specificity: float = Field(
+        0.9, gt=0, lt=1, description="decision 'specificity': the validation specificity to reach"
+    )
     # Splits
     split: Literal["stratified", "group", "predefined"] = Field(
         "stratified",
@@ -148,6 +158,8 @@ class TrainConfig(BaseModel):
         check_loss_params(self.loss, loss_params(self.loss, self.model_dump()))
         if loss_spec(self.loss).binary_only and self.classes is not None and len(self.classes) != 2:
             raise ValueError(f"loss {self.loss!r} needs two classes, got classes {self.classes}.")
+        if self.decision in ("youden", "specificity") and self.classes is not None and len(self.classes) != 2:
+            raise ValueError(f"decision {self.decision!r} needs two classes, got classes {self.classes}.")
         if self.binary and self.classes is not None and len(self.classes) != 2:
             raise ValueError(f"binary needs exactly two classes, got classes {self.classes}.")
         return self

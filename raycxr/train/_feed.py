@@ -89,10 +89,12 @@ def frozen_activations(
     rows: np.ndarray,
     batch_size: int,
     device: torch.device,
-    bf16: bool,
     max_bytes: float,
 ) -> torch.Tensor | None:
     """Output of the first ``blocks`` (frozen) feature blocks for ``rows``, in row order, on ``device``.
+
+    Computed in float32 whatever the training precision, so the validation scores of a cached
+    run are those of the whole network (see :func:`raycxr.train.evaluate`).
 
     Returns:
         ``(len(rows), C, H, W)`` activations, or ``None`` when they would take more than
@@ -102,15 +104,13 @@ def frozen_activations(
     training = model.training
     model.eval()  # the prefix's BatchNorm layers are frozen, hence in eval mode anyway
     try:
-        with autocast(device, bf16):
-            probe = prefix(gather(as_tensor(source), torch.as_tensor(rows[:1], dtype=torch.long), device))
+        probe = prefix(gather(as_tensor(source), torch.as_tensor(rows[:1], dtype=torch.long), device))
         if probe[0].numel() * probe.element_size() * len(rows) > max_bytes:
             return None
         out = torch.empty((len(rows), *probe.shape[1:]), dtype=probe.dtype, device=device)
         source, rows_t = as_tensor(source), torch.as_tensor(np.asarray(rows), dtype=torch.long)
         for start in range(0, len(rows_t), batch_size):
-            with autocast(device, bf16):
-                out[start : start + batch_size] = prefix(gather(source, rows_t[start : start + batch_size], device))
+            out[start : start + batch_size] = prefix(gather(source, rows_t[start : start + batch_size], device))
         return out
     finally:
         model.train(training)

@@ -25,11 +25,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, SequentialSampler
 
 from raycxr.data import Split
+from raycxr.evaluation import BINARY_METRICS, SCALAR_METRICS, DecisionRule, classification_metrics, decide_rule
 from raycxr.losses import ClassStats, WeightedCrossEntropy, build_loss, probabilities
 from raycxr.models import AUX_LOSS_WEIGHT, FreezeNet
 from raycxr.train._config import TrainConfig
 from raycxr.train._feed import autocast, batches, frozen_activations, place, use_bf16
-from raycxr.train._metrics import BINARY_METRICS, SCALAR_METRICS, classification_metrics, youden_threshold
 from raycxr.train._model import model_for
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class FitState:
     best_loss: float = float("inf")
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    #: The decision rule of the best epoch's weights (``DecisionRule.to_dict()``), decided on its validation scores.
+    best_rule: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class FitState:
             "best_loss": self.best_loss,
             "best_epoch": self.best_epoch,
             "best_model": self.best_state,
+            "best_rule": self.best_rule,
             "rng": torch.get_rng_state(),
             # Every visible GPU's generator too (empty on CPU), so a resumed run draws what it would have.
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -73,6 +76,7 @@ class FitState:
         self.best_loss = float(state["best_loss"])
         self.best_epoch = int(state["best_epoch"])
         self.best_state = state["best_model"]
+        self.best_rule = state.get("best_rule")  # None in a checkpoint of an older raycxr
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -109,6 +113,7 @@ class FitResult:
             (and ``holdout``) rows, in row order.
         cached_blocks: Leading feature blocks whose output was computed once per image and
             cached (0: none; see ``TrainConfig.frozen_cache_gb``).
+        rule: The restored model's decision rule (decided on validation), applied to every set's metrics.
     """
 
     model: FreezeNet
@@ -122,6 +127,7 @@ class FitResult:
     seconds: float
     probabilities: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     cached_blocks: int = 0
+    rule: DecisionRule | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -206,15 +212,16 @@ def evaluate(
     rows: np.ndarray,
     batch_size: int,
     device: torch.device,
-    bf16: bool = False,
 ) -> tuple[float, np.ndarray]:
-    """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows``."""
+    """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows``.
+
+    Always in float32, whatever the training precision: the scores that decide the rule
+    (threshold, temperature), the test scores, ``predict`` and ``export`` all run at one precision.
+    """
     model.eval()
     losses, probas = [], []
     for x, y in batches(images, labels, rows, batch_size, SequentialSampler(rows), device):
-        with autocast(device, bf16):
-            logits = model(x)
-        logits = logits.float()
+        logits = model(x).float()
         losses.append(criterion(logits, y).item() * len(y))
         probas.append(probabilities(logits).cpu().numpy())
     return sum(losses) / max(len(rows), 1), np.concatenate(probas)
@@ -256,9 +263,16 @@ def fit(
             so far. ``state.state_dict()`` is a checkpoint ``resume`` accepts.
         resume: A ``FitState.state_dict()`` of this configuration to continue from.
 
+    Every epoch's validation scores decide that epoch's decision rule (``cfg.decision``:
+    threshold and temperature); the best epoch's rule is kept with its weights
+    (``FitState.best_rule``) and applied to every set's metrics.
+
     Raises:
         FloatingPointError: The training loss became NaN or infinite.
+        ValueError: A two-class decision rule for another number of classes.
     """
+    if cfg.decision in ("youden", "specificity") and len(classes) != 2:
+        raise ValueError(f"decision {cfg.decision!r} needs two classes, the task has {len(classes)}.")
     start = time.perf_counter()
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # seeds every GPU's generator too
@@ -291,7 +305,7 @@ def fit(
         )  # fmt: skip
     if blocks:  # train the tail on the frozen blocks' output, computed once per image
         rows = np.concatenate([split.train, split.val])
-        cached = frozen_activations(model, blocks, source, rows, eval_batch, device, bf16, cfg.frozen_cache_gb * 2**30)
+        cached = frozen_activations(model, blocks, source, rows, eval_batch, device, cfg.frozen_cache_gb * 2**30)
         if cached is not None:
             positions = np.arange(len(rows))
             index = torch.as_tensor(rows, device=targets.device)
@@ -310,12 +324,13 @@ def fit(
 
     scores: dict[str, np.ndarray] = {}
 
-    def record(
-        loss: float, proba: np.ndarray, rows: np.ndarray, name: str, threshold: float | None = None
-    ) -> dict[str, Any]:
+    def record(loss: float, proba: np.ndarray, rows: np.ndarray, name: str, rule: DecisionRule) -> dict[str, Any]:
         scores[name] = proba
-        metrics = classification_metrics(labels[rows], proba, classes, threshold)
+        metrics = classification_metrics(labels[rows], proba, classes, rule)
         return {"loss": loss, **metrics, "n": len(rows)}
+
+    def decide(proba: np.ndarray) -> DecisionRule:
+        return decide_rule(labels[split.val], proba, classes, cfg.decision, cfg.target_specificity)
 
     state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
     if resume is not None:
@@ -329,12 +344,14 @@ def fit(
         )  # fmt: skip
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
-        loss, proba = evaluate(feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device, bf16)
-        val = record(loss, proba, split.val, "val")
+        loss, proba = evaluate(feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device)
+        rule = decide(proba)  # this epoch's weights' rule, decided on their validation scores
+        val = record(loss, proba, split.val, "val", rule)
         is_best = val["loss"] < state.best_loss
         if is_best:
             state.best_loss, state.best_epoch = val["loss"], epoch
             state.best_state = copy.deepcopy(model.state_dict())
+            state.best_rule = rule.to_dict()
         row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
         row["best_epoch"] = float(state.best_epoch)
         row["epoch_s"] = time.perf_counter() - epoch_start  # training + validation of this epoch
@@ -346,14 +363,14 @@ def fit(
     model.load_state_dict(state.best_state)
     evaluate_on = {"val": split.val, "test": split.test, "holdout": holdout if holdout is not None else []}
     scored = {  # each set once, with the restored weights
-        name: (rows, *evaluate(model, criterion, source, targets, rows, eval_batch, device, bf16))
+        name: (rows, *evaluate(model, criterion, source, targets, rows, eval_batch, device))
         for name, rows in evaluate_on.items()
         if len(rows)
     }
-    threshold = None
-    if len(classes) == 2:  # binary metrics at the threshold chosen on validation
-        threshold = youden_threshold(labels[split.val], scored["val"][2][:, 1])
-    results = {name: record(loss, proba, rows, name, threshold) for name, (rows, loss, proba) in scored.items()}
+    # The rule decided when the restored epoch was scored on validation (decided now only for a
+    # checkpoint of an older raycxr, which did not keep it).
+    final_rule = DecisionRule.from_dict(state.best_rule) if state.best_rule else decide(scored["val"][2])
+    results = {name: record(loss, proba, rows, name, final_rule) for name, (rows, loss, proba) in scored.items()}
     return FitResult(
         model=model,
         history=state.history,
@@ -366,6 +383,7 @@ def fit(
         seconds=time.perf_counter() - start,
         probabilities=scores,
         cached_blocks=blocks if feed.model is not model else 0,
+        rule=final_rule,
     )
 
 
@@ -376,7 +394,7 @@ def evaluate_state(
     labels: np.ndarray,
     classes: tuple[str, ...],
     rows: np.ndarray,
-    threshold: float | None = None,
+    rule: DecisionRule | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics and class probabilities on ``rows`` of the model ``cfg`` builds with the weights ``state``.
 
@@ -385,16 +403,15 @@ def evaluate_state(
         state: A model ``state_dict`` (e.g. a checkpoint's ``best_model``).
         images, labels, classes: The dataset, as ``fit`` takes it.
         rows: The rows to score.
-        threshold: Of a binary task: the probability of the second class above which it is predicted.
+        rule: The model's decision rule (default: arg max).
     """
     device = resolve_device(cfg.device)
     model = model_for(cfg, len(classes), weights="none")
     model.load_state_dict(state)
     model.to(device)
-    bf16 = use_bf16(cfg.precision, device)
     loss, proba = evaluate(
-        model, WeightedCrossEntropy(), place(images, device), place(labels, device), rows,
-        max(64, cfg.batch_size), device, bf16,
+        model, WeightedCrossEntropy(), place(images, device), place(labels, device), rows, max(64, cfg.batch_size),
+        device,
     )  # fmt: skip
-    metrics = classification_metrics(labels[rows], proba, classes, threshold)
+    metrics = classification_metrics(labels[rows], proba, classes, rule)
     return {"loss": loss, **metrics, "n": len(rows)}, proba

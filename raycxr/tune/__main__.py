@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Sequence
 
 from raycxr.train._cli import add_config_options, run_from_args
+from raycxr.tune._finish import SearchResult
 from raycxr.tune._nested import nested_summary
-from raycxr.tune._search import SearchResult, run_search
+from raycxr.tune._search import run_search
 from raycxr.tune._settings import TuneSettings
 
 

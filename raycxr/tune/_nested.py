@@ -15,7 +15,6 @@ like one; an outer fold whose winner was scored (``winner.json``) is not run aga
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 from pathlib import Path
 
@@ -25,17 +24,25 @@ import torch
 from ray import tune
 
 from raycxr.data import Split, relative_files, stratified_folds
+from raycxr.evaluation import DecisionRule
+from raycxr.experiment import (
+    NESTED_DIR,
+    NESTED_FILE,
+    OUTER_ROWS_FILE,
+    TRAIN_DIR,
+    WINNER_FILE,
+    Experiment,
+    read_json,
+    write_atomic,
+    write_json,
+)
 from raycxr.losses import loss_spec
 from raycxr.run import Partition, Scaling, images_at, put_images, trainable
 from raycxr.train import TrainConfig, evaluate_state, scalars, split_statistics
-from raycxr.tune._results import write_atomic
-from raycxr.tune._search import SearchPlan, finish, new_tuner
+from raycxr.tune._finish import finish
+from raycxr.tune._plan import SearchPlan
+from raycxr.tune._searcher import new_tuner
 from raycxr.tune._trial import ExperimentData, TrialConfigs, search_job
-
-NESTED_DIR = "nested"
-NESTED_FILE = "nested.csv"
-WINNER_FILE = "winner.json"
-ROWS_FILE = "rows.csv"  #: an outer fold's inner training / validation and outer test files
 
 
 def outer_folds(partition: Partition, cfg: TrainConfig, k: int) -> list[Split]:
@@ -51,12 +58,10 @@ def outer_folds(partition: Partition, cfg: TrainConfig, k: int) -> list[Split]:
 
 
 def _latest_state(outer_dir: Path, trial_id: str) -> Path:
-    found = sorted(outer_dir.glob(f"trial_{trial_id}/checkpoint_*/state.pt")) or sorted(
-        outer_dir.glob(f"train/train-{trial_id}/checkpoint_*/state.pt")
-    )
-    if not found:
+    found = Experiment(outer_dir).latest_state(trial_id)
+    if found is None:
         raise RuntimeError(f"{outer_dir}: no checkpoint of the winning trial {trial_id}.")
-    return found[-1]
+    return found
 
 
 def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurrency: int) -> pd.DataFrame:
@@ -78,13 +83,13 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
         outer_dir = plan.directory / NESTED_DIR / f"outer{k}"
         winner_file = outer_dir / WINNER_FILE
         if winner_file.is_file():
-            rows.append(json.loads(winner_file.read_text()))
+            rows.append(read_json(winner_file))
             continue
         outer_dir.mkdir(parents=True, exist_ok=True)
         files = relative_files(partition.index, cfg.data)
         parts = (("train", fold.train), ("val", fold.val), ("outer_test", fold.test))
         record = pd.concat([pd.DataFrame({"part": name, "file": [files[r] for r in rows_]}) for name, rows_ in parts])
-        write_atomic(outer_dir / ROWS_FILE, record.to_csv(index=False))
+        write_atomic(outer_dir / OUTER_ROWS_FILE, record.to_csv(index=False))
         inner = Split(train=fold.train, val=fold.val, test=fold.test[:0])  # the outer test rows stay out
         attention = any(loss_spec(name).needs_stats for name in plan.space.possible_values("loss", plan.base))
         data = ExperimentData(
@@ -97,21 +102,24 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
             measure=plan.measure,
         )
         sub = dataclasses.replace(plan, name=f"outer{k}", storage=str(outer_dir.parent), directory=outer_dir)
-        runs = trainable(search_job, data, scaling, f"{sub.experiment_path}/train")
+        runs = trainable(search_job, data, scaling, f"{sub.experiment_path}/{TRAIN_DIR}")
         print(f"Nested CV: outer fold {k + 1}/{len(folds)}, {len(fold.test)} outer test images", flush=True)
         if tune.Tuner.can_restore(sub.experiment_path):
             tuner = tune.Tuner.restore(sub.experiment_path, runs, resume_unfinished=True, resume_errored=False)
         else:
             tuner = new_tuner(sub, runs, configs, concurrency, cfg.epochs)
         tuner.fit()
-        result = finish(sub, configs)
+        result = finish(sub)
         if result.best is None or result.interrupted:
             raise RuntimeError(f"outer fold {k}: the inner search did not finish; run the command again to resume.")
         best = result.best
-        trial_cfg = configs.train_config(best["params"])
-        state = torch.load(_latest_state(outer_dir, best["trial_id"]), weights_only=True)["best_model"]
+        trial_cfg = TrainConfig(**{**best["train_config"], "data": cfg.data})  # as the trial recorded it
+        state = torch.load(_latest_state(outer_dir, best["trial_id"]), weights_only=True)
+        rule = DecisionRule.from_dict(state["best_rule"])  # decided on the inner validation rows
         at_size = images_at(partition, cfg, trial_cfg.image_size)
-        metrics, _ = evaluate_state(trial_cfg, state, at_size, partition.labels, partition.classes, fold.test)
+        metrics, _ = evaluate_state(
+            trial_cfg, state["best_model"], at_size, partition.labels, partition.classes, fold.test, rule
+        )
         row = {
             "outer_fold": k,
             "winner": best["trial_id"],
@@ -122,7 +130,7 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
             "n_inner_train": len(fold.train),
             "n_inner_val": len(fold.val),
         }
-        write_atomic(winner_file, json.dumps(row, default=float))
+        write_json(winner_file, row)
         rows.append(row)
     table = pd.DataFrame(rows)
     write_atomic(plan.directory / NESTED_FILE, table.to_csv(index=False))

@@ -11,8 +11,6 @@ from matplotlib.figure import Figure
 
 from raycxr.tune._objectives import FEASIBLE, FINISHED, PARETO, Objective, annotate, parse_objectives
 
-PARETO_PNG = "pareto.png"
-
 
 def _objectives(objectives: Sequence[Objective | str | tuple[str, str]] | str) -> list[Objective]:
     items = objectives.split(",") if isinstance(objectives, str) else list(objectives)

@@ -7,7 +7,6 @@ search still has every finished trial on disk.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,13 +16,21 @@ import pandas as pd
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from raycxr.experiment import (
+    BEST_FILE,
+    CONFIG_COLUMN,
+    PARAM_PREFIX,
+    TRIALS_FILE,
+    jsonable,
+    trial_params,
+    write_atomic,
+    write_json,
+    write_trial_config,
+)
 from raycxr.train import TrainConfig
-from raycxr.train._cli import jsonable
 from raycxr.tune._objectives import FINISHED, MODEL_METRICS, PARETO, Constraint, Objective, annotate
 from raycxr.tune._trial import BEST_PREFIX, TrialConfigs
 
-TRIALS_FILE = "trials.csv"
-BEST_FILE = "best_config.json"
 _ERROR_LINE = re.compile(r"(\w+(?:Error|Exception)): (.+)")
 
 
@@ -67,17 +74,22 @@ def finished_training(result: Mapping[str, Any], cfg: TrainConfig) -> bool:
     return epoch >= cfg.epochs or epoch - best >= cfg.patience
 
 
+def resolved_config(trial: Trial, configs: TrialConfigs) -> dict[str, Any]:
+    """The trial's full training configuration (JSON-ready), as its job trains it."""
+    return configs.train_config(trial.config).model_dump(mode="json")
+
+
 def trial_row(
     trial: Trial, configs: TrialConfigs, metric: str | Sequence[str], status: str | None = None
 ) -> dict[str, Any]:
-    """One line of ``trials.csv``: id, status, parameters, the objective(s), metrics, error.
+    """One line of ``trials.csv``: id, status, parameters, the objective(s), metrics, error, configuration.
 
     ``metric`` is the objective, or the objectives and constrained metrics (one column each).
     ``status`` overrides Tune's status of the trial (see :func:`trial_status`).
     """
     result = trial.last_result or {}
     row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial_status(trial, configs, status)}
-    row |= {f"param_{k}": v for k, v in trial.config.items()}
+    row |= {f"{PARAM_PREFIX}{k}": v for k, v in trial.config.items()}
     for name in [metric] if isinstance(metric, str) else metric:
         row[name] = result.get(name)
     row["epochs"] = result.get("epoch")
@@ -92,6 +104,7 @@ def trial_row(
         error = trial.get_error()
         row["error"] = error_reason(str(error)) if error is not None else "unknown error"
     row["trial_dir"] = Path(trial.path).name if trial.path else ""
+    row[CONFIG_COLUMN] = json.dumps(jsonable(resolved_config(trial, configs)), sort_keys=True)
     return row
 
 
@@ -106,12 +119,6 @@ def trials_frame(
     return pd.DataFrame(rows)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def table_metrics(
     metric: str, objectives: Sequence[Objective] = (), constraints: Sequence[Constraint] = ()
 ) -> list[str]:
@@ -120,7 +127,7 @@ def table_metrics(
 
 
 class TrialsTable(Callback):
-    """Rewrites ``trials.csv`` each time a trial completes or fails.
+    """Records each trial's resolved configuration when it starts; rewrites ``trials.csv`` each time one ends.
 
     With ``constraints`` it has a ``feasible`` column; with several ``objectives`` a
     ``pareto`` column (the front of the trials finished so far).
@@ -150,6 +157,9 @@ class TrialsTable(Callback):
         frame = annotate(frame, self.objectives, self.constraints)
         write_atomic(self.directory / TRIALS_FILE, frame.to_csv(index=False))
 
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        write_trial_config(self.directory, trial.trial_id, resolved_config(trial, self.configs))
+
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         # Tune calls this before it sets the trial's status to TERMINATED (it is still
         # RUNNING, or PENDING/PAUSED), so the row of ``trial`` is written as the trial ends.
@@ -160,12 +170,6 @@ class TrialsTable(Callback):
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self.write(trials)
-
-
-def trial_params(row: pd.Series) -> dict[str, Any]:
-    """The searched parameters of a ``trials.csv`` row (plain Python values, unset ones left out)."""
-    params = {k.removeprefix("param_"): v for k, v in row.items() if k.startswith("param_") and pd.notna(v)}
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
 
 
 def best_trial(frame: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
@@ -179,14 +183,15 @@ def best_trial(frame: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
     return done.loc[index]
 
 
-def _trial_entry(row: pd.Series, configs: TrialConfigs) -> dict[str, Any]:
-    """A trial of ``best_config.json``: parameters, full training config, metrics, where it lies."""
+def _trial_entry(row: pd.Series) -> dict[str, Any]:
+    """A trial of ``best_config.json``: parameters, full training config (as recorded), metrics, where it lies."""
     params = trial_params(row)
     metrics = {k: float(v) for k, v in row.items() if k.startswith(BEST_PREFIX) and pd.notna(v)}
     metrics |= {k: float(row[k]) for k in MODEL_METRICS if k in row and pd.notna(row[k])}
+    config = {k: v for k, v in json.loads(row[CONFIG_COLUMN]).items() if k not in ("data", "out")}
     return {
         "params": params,
-        "train_config": configs.train_config(params).model_dump(mode="json", exclude={"data", "out"}),
+        "train_config": config,
         "metrics": metrics,
         "epochs": row["epochs"],
         "best_epoch": row["best_epoch"],
@@ -197,7 +202,6 @@ def _trial_entry(row: pd.Series, configs: TrialConfigs) -> dict[str, Any]:
 def write_best(
     directory: Path,
     frame: pd.DataFrame,
-    configs: TrialConfigs,
     metric: str,
     mode: str,
     objectives: Sequence[Objective] = (),
@@ -211,23 +215,22 @@ def write_best(
     """
     frame = annotate(frame, objectives, constraints)
     if len(objectives) >= 2:
-        return _write_front(directory, frame, configs, objectives, constraints)
+        return _write_front(directory, frame, objectives, constraints)
     row = best_trial(frame, metric, mode)
     if row is None:
         return None
-    entry = _trial_entry(row, configs)
+    entry = _trial_entry(row)
     best = {"trial_id": row["trial_id"], "metric": metric, "mode": mode, "value": float(row[metric]), **entry}
     if constraints:
         best["constraints"] = [str(c) for c in constraints]
     best = jsonable(best)
-    write_atomic(directory / BEST_FILE, json.dumps(best, indent=2, default=str))
+    write_json(directory / BEST_FILE, best)
     return best
 
 
 def _write_front(
     directory: Path,
     frame: pd.DataFrame,
-    configs: TrialConfigs,
     objectives: Sequence[Objective],
     constraints: Sequence[Constraint],
 ) -> dict | None:
@@ -240,7 +243,7 @@ def _write_front(
         {
             "trial_id": row["trial_id"],
             "values": {o.metric: float(row[o.metric]) for o in objectives},
-            **_trial_entry(row, configs),
+            **_trial_entry(row),
         }
         for _, row in front.iterrows()
     ]
@@ -250,5 +253,5 @@ def _write_front(
         "pareto": entries,
     }
     best = jsonable(best)
-    write_atomic(directory / BEST_FILE, json.dumps(best, indent=2, default=str))
+    write_json(directory / BEST_FILE, best)
     return best

@@ -21,7 +21,8 @@ import torch
 from raycxr.data import Split
 from raycxr.losses import ClassStats
 from raycxr.run import RunContext
-from raycxr.train import SCALAR_METRICS, FitState, TrainConfig, fit, resolve_device
+from raycxr.evaluation import SCALAR_METRICS
+from raycxr.train import FitState, TrainConfig, fit, resolve_device
 from raycxr.train._feed import use_bf16
 from raycxr.train._model import model_for
 from raycxr.tune._measure import model_metrics

@@ -21,14 +21,6 @@ def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     return err
 
 
-def test_file_names_are_the_searchs() -> None:
-    from raycxr import tune
-    from raycxr.tune import _nested
-
-    assert (_servers.EXPERIMENT_FILE, _servers.STUDY_FILE) == (tune.EXPERIMENT_FILE, tune.STUDY_FILE)
-    assert _servers.NESTED_DIR == _nested.NESTED_DIR
-
-
 def test_not_an_experiment(capsys, tmp_path: Path) -> None:
     assert "is not a folder" in _error(capsys, [str(tmp_path / "missing")])
     assert "not a raycxr experiment folder (no raycxr.json)" in _error(capsys, [str(tmp_path)])

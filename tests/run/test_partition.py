@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from raycxr.data import TestSpec
-from raycxr.run import LEAKAGE_FILE, SPLITS_FILE, create_partition, cv_splits, dev_split, load_partition, refit_split
+from raycxr.experiment import LEAKAGE_FILE, SPLITS_FILE
+from raycxr.run import create_partition, cv_splits, dev_split, load_partition, refit_split
 from raycxr.train import TrainConfig
 
 

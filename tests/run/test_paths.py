@@ -11,7 +11,8 @@ import ray
 import torch
 
 from raycxr.run import TRIAL_DRIVER_RESOURCES, Scaling
-from raycxr.tune import TRIALS_FILE, TuneSettings, run_search
+from raycxr.experiment import TRIALS_FILE
+from raycxr.tune import TuneSettings, run_search
 from tests.tune.conftest import FAST
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from raycxr.data import Split
 from raycxr.models import backbone_names, get_backbone
-from raycxr.train import TrainConfig, fit, prepare_data, youden_threshold
+from raycxr.evaluation import youden_threshold
+from raycxr.train import TrainConfig, evaluate_state, fit, prepare_data
 
 
 def _cfg(data: Path, **overrides) -> TrainConfig:
@@ -32,8 +33,10 @@ def test_binary_task_with_one_sigmoid_output(tiny_dataset: Path) -> None:
     proba = result.probabilities["test"]
     assert proba.shape == (len(split.test), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # The rule was decided on the restored epoch's validation scores (Youden's J), and decides the test metrics.
     threshold = youden_threshold(data.labels[split.val], result.probabilities["val"][:, 1])
-    assert result.test["threshold"] == pytest.approx(threshold)
+    assert result.rule is not None and result.rule.rule == "youden"
+    assert result.test["threshold"] == result.rule.threshold == pytest.approx(threshold)
     predicted = (proba[:, 1] >= threshold).astype(int)
     truth = data.labels[split.test]
     tp, fn = int(((predicted == 1) & (truth == 1)).sum()), int(((predicted == 0) & (truth == 1)).sum())
@@ -101,3 +104,28 @@ def test_every_backbone_learns_a_short_task(backbone: str) -> None:
     losses = [row["train_loss"] for row in result.history]
     assert np.isfinite(losses).all()
     assert min(losses[1:]) < 0.5 * np.log(2), f"{backbone}: training losses {np.round(losses, 3).tolist()}"
+
+
+def test_scoring_runs_in_float32_whatever_the_training_precision(tiny_dataset: Path) -> None:
+    """bf16 autocast trains; the validation scores that decide the rule, the test scores and a later
+    evaluation of the same weights (what predict and export run) are all float32 and agree."""
+    cfg = _cfg(tiny_dataset, classes=["Normal", "COVID"], precision="bf16", loss="ce", epochs=1)
+    data = prepare_data(cfg)
+    split = data.splits[0]
+    result = fit(cfg, data.images, data.labels, data.classes, split)
+    for name, rows in (("val", split.val), ("test", split.test)):
+        metrics, proba = evaluate_state(
+            cfg, result.model.state_dict(), data.images, data.labels, data.classes, rows, result.rule
+        )
+        np.testing.assert_allclose(proba, result.probabilities[name], atol=1e-5)
+        assert metrics["f1_macro"] == pytest.approx(getattr(result, name)["f1_macro"])
+    assert result.rule.rule == "youden" and result.rule.temperature is not None
+
+
+def test_a_two_class_decision_rule_needs_two_classes(tiny_dataset: Path) -> None:
+    with pytest.raises(ValueError, match="decision 'youden' needs two classes, got classes"):
+        _cfg(tiny_dataset, decision="youden", classes=["COVID", "Normal", "Lung_Opacity"])
+    cfg = _cfg(tiny_dataset, decision="specificity")
+    data = prepare_data(cfg)
+    with pytest.raises(ValueError, match="decision 'specificity' needs two classes, the task has 4"):
+        fit(cfg, data.images, data.labels, data.classes, data.splits[0])

@@ -14,7 +14,7 @@ import pytest
 import torch
 from ray.cluster_utils import Cluster
 
-from raycxr.tune import TRIALS_FILE
+from raycxr.experiment import TRIALS_FILE
 from tests.tune.conftest import FAST
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,8 @@ from raycxr.tune._objectives import (
     parse_constraint,
     parse_objectives,
 )
-from raycxr.tune._search import MEASURABLE, _OptunaSearch
+from raycxr.tune import MEASURABLE
+from raycxr.tune._searcher import _OptunaSearch
 from raycxr.tune._space import SearchSpace, make_sampler
 
 KNOWN = ("best_val_f1_macro", "val_loss", "latency_ms", "macs", "params")

@@ -9,7 +9,8 @@ import pandas as pd
 from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
 
-from raycxr.tune._results import TRIALS_FILE, TrialsTable
+from raycxr.experiment import TRIALS_FILE
+from raycxr.tune._results import TrialsTable
 from raycxr.tune._space import SearchSpace
 from raycxr.tune._trial import TrialConfigs
 

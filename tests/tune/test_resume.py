@@ -14,7 +14,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from raycxr.tune import STUDY_FILE, TRIALS_FILE, TuneSettings, run_search
+from raycxr.experiment import STUDY_FILE, TRIALS_FILE
+from raycxr.tune import TuneSettings, run_search
 from tests.tune.conftest import FAST
 
 pytestmark = pytest.mark.slow

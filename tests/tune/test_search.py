@@ -15,7 +15,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from raycxr.tune import BEST_FILE, STUDY_FILE, TRIALS_FILE, TuneSettings, run_search
+from raycxr.experiment import BEST_FILE, STUDY_FILE, TRIALS_FILE
+from raycxr.tune import TuneSettings, run_search
 from tests.tune.conftest import FAST
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from raycxr.tune._search import _OptunaSearch
+from raycxr.tune._searcher import _OptunaSearch
 from raycxr.tune._space import SearchSpace
 from raycxr.tune._trial import TrialConfigs
 

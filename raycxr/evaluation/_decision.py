@@ -1,0 +1,182 @@
+"""A model's decision rule: how its probabilities become a predicted class, decided once on validation.
+
+Every consumer of a model — fit's metrics, the CV tables, the final test (bootstrap, McNemar),
+``predict`` from every kind of MODEL, ``export`` — applies the rule stored with the model's
+weights; nobody re-decides it. The rule is made by :func:`decide_rule` from the model's
+validation probabilities when the model is scored on validation.
+
+* ``argmax`` (any number of classes): the most probable class.
+* ``youden`` (two classes): predict ``classes[1]`` when its probability reaches the threshold
+  that maximises Youden's J (sensitivity + specificity − 1) on validation.
+* ``specificity`` (two classes): the lowest threshold whose validation specificity reaches
+  ``target``.
+
+The **positive class** of a two-class task is ``classes[1]`` (the second class given with
+``--classes``, or the second in sorted order). The **temperature** (fitted on validation by
+negative log-likelihood) calibrates the reported probabilities; it never changes the
+predicted class: thresholds are on the uncalibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from raycxr.evaluation._calibration import apply_temperature, fit_temperature
+from raycxr.evaluation._operating import threshold_at_specificity
+
+RULES = ("argmax", "youden", "specificity")
+Rule = Literal["argmax", "youden", "specificity"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionRule:
+    """How a model's class probabilities become a predicted class.
+
+    Attributes:
+        classes: Class names in label (output) order.
+        rule: ``argmax``, ``youden`` or ``specificity`` (see the module).
+        threshold: Two-class rules: ``classes[1]`` is predicted when its uncalibrated
+            probability is at least this.
+        target: The validation specificity the ``specificity`` rule aimed at.
+        temperature: Calibration temperature T (probabilities ``softmax(logits / T)``), or ``None``.
+    """
+
+    classes: tuple[str, ...]
+    rule: Rule = "argmax"
+    threshold: float | None = None
+    target: float | None = None
+    temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"decision rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.rule != "argmax":
+            if len(self.classes) != 2:
+                raise ValueError(f"decision rule {self.rule!r} needs two classes, got {len(self.classes)}")
+            if self.threshold is None or not 0.0 <= self.threshold <= 1.0:
+                raise ValueError(f"decision rule {self.rule!r} needs a threshold in [0, 1], got {self.threshold!r}")
+        t = self.temperature
+        if t is not None and not (math.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be a positive finite number, got {t!r}")
+
+    @property
+    def positive(self) -> int | None:
+        """The positive class of a two-class task (1), else ``None``."""
+        return 1 if len(self.classes) == 2 else None
+
+    def predict(self, proba: np.ndarray) -> np.ndarray:
+        """Predicted class indices of uncalibrated probabilities ``(N, K)``."""
+        proba = np.asarray(proba)
+        if self.rule == "argmax":
+            return proba.argmax(axis=1)
+        return (proba[:, 1] >= self.threshold).astype(np.int64)
+
+    def calibrate(self, proba: np.ndarray) -> np.ndarray:
+        """The probabilities with the temperature applied (unchanged without one)."""
+        return proba if self.temperature is None else apply_temperature(proba, self.temperature)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (and ``torch.load(weights_only=True)``-ready) form; :meth:`from_dict` reads it."""
+        return {
+            "classes": list(self.classes),
+            "rule": self.rule,
+            "threshold": self.threshold,
+            "target": self.target,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> DecisionRule:
+        """The rule :meth:`to_dict` wrote.
+
+        Raises:
+            ValueError: A missing or invalid field (named).
+        """
+        try:
+            return cls(
+                classes=tuple(str(c) for c in values["classes"]),
+                rule=values["rule"],
+                threshold=None if values.get("threshold") is None else float(values["threshold"]),
+                target=None if values.get("target") is None else float(values["target"]),
+                temperature=None if values.get("temperature") is None else float(values["temperature"]),
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a decision rule ({type(error).__name__}: {error})") from None
+
+    def describe(self) -> str:
+        """One line, e.g. ``threshold 0.41 on P(COVID) (Youden's J on validation), temperature 1.3``."""
+        if self.rule == "argmax":
+            text = "arg max"
+        else:
+            how = "Youden's J" if self.rule == "youden" else f"specificity {self.target:g}"
+            text = f"threshold {self.threshold:.4g} on P({self.classes[1]}) ({how} on validation)"
+        if self.temperature is not None:
+            text += f", temperature {self.temperature:.4g}"
+        return text
+
+
+def positive_class(classes: Sequence[str]) -> int:
+    """The class of one-vs-rest operating points: ``classes[1]`` of a two-class task; with more
+    classes the first whose name starts with "covid" (case-insensitive), else ``classes[0]``."""
+    if len(classes) == 2:
+        return 1
+    return next((i for i, name in enumerate(classes) if name.lower().startswith("covid")), 0)
+
+
+def youden_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
+    """The score threshold maximising Youden's J = sensitivity + specificity − 1 (0.5 when undefined)."""
+    if len(np.unique(y_true)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(y_true, score)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def default_rule(num_classes: int) -> Rule:
+    """``youden`` for two classes, ``argmax`` otherwise (what ``decision: auto`` means)."""
+    return "youden" if num_classes == 2 else "argmax"
+
+
+def decide_rule(
+    y_val: np.ndarray,
+    proba_val: np.ndarray,
+    classes: Sequence[str],
+    rule: Rule | Literal["auto"] = "auto",
+    target: float = 0.9,
+    calibrate: bool = True,
+) -> DecisionRule:
+    """The decision rule of a model from its (uncalibrated) validation probabilities.
+
+    Args:
+        y_val: Validation labels ``(N,)``.
+        proba_val: Validation probabilities ``(N, K)``.
+        classes: Class names in label order.
+        rule: ``auto`` (:func:`default_rule`), ``argmax``, ``youden`` or ``specificity``.
+        target: The specificity the ``specificity`` rule aims at.
+        calibrate: Fit a temperature too (a validation set with one class gets none).
+
+    Raises:
+        ValueError: A two-class rule for another number of classes.
+    """
+    classes = tuple(classes)
+    rule = default_rule(len(classes)) if rule == "auto" else rule
+    y = np.asarray(y_val)
+    threshold = None
+    if rule == "youden":
+        threshold = youden_threshold((y == 1).astype(int), proba_val[:, 1]) if len(classes) == 2 else None
+    elif rule == "specificity":
+        try:
+            threshold = threshold_at_specificity((y == 1).astype(int), proba_val[:, 1], target)
+        except ValueError:  # a class missing from validation: nothing to choose by
+            threshold = 0.5
+        threshold = float(min(max(threshold, 0.0), 1.0))
+    temperature = None
+    if calibrate and len(np.unique(y)) > 1:
+        temperature = fit_temperature(proba_val, y)
+    return DecisionRule(classes, rule, threshold, target if rule == "specificity" else None, temperature)
