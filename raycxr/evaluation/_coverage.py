@@ -142,12 +142,14 @@ def bootstrap_coverage(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    resample_by: Literal["images", "groups"] | None = None,
 ) -> list[Coverage]:
     """Coverage of :func:`bootstrap_ci` for test sets drawn by ``drawn_by`` (``size`` images or groups).
 
     Every metric is scored on the same ``n_reps`` test sets; each interval uses the design
-    :func:`resampling_design` picks for the draw (so a group draw of fewer than 20 groups is
-    resampled by image, and the table shows it).
+    :func:`resampling_design` picks for ``resample_by`` (default: ``drawn_by``, the honest
+    design; a group draw of fewer than 20 groups is then resampled by image, and ``design``
+    says so). Pass the other unit to measure what the wrong one costs.
     """
     truths = {name: float(metric(population.y, population.proba)) for name, metric in metrics.items()}
     rng = np.random.default_rng(seed)
@@ -156,7 +158,7 @@ def bootstrap_coverage(
     for rep in range(n_reps):
         rows = draw_test_set(population, drawn_by, size, rng)
         y, proba = population.y[rows], population.proba[rows]
-        design = resampling_design(drawn_by, population.groups[rows])
+        design = resampling_design(resample_by or drawn_by, population.groups[rows])
         for name, metric in metrics.items():
             ci = bootstrap_ci(metric, y, proba, design=design, n_boot=n_boot, level=level, seed=seed + rep)
             units.add(ci.unit)
