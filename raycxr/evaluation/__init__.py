@@ -1,6 +1,7 @@
 """Statistics for an honest clinical evaluation of a classifier on held-out data.
 
-Confidence intervals by (cluster) bootstrap, paired model comparisons (paired bootstrap,
+Confidence intervals by a bootstrap that resamples the unit the test set was drawn by (images
+stratified by class, or whole groups), their coverage by simulation, paired model comparisons (paired bootstrap,
 McNemar, DeLong), calibration (ECE, Brier, reliability, temperature scaling), operating points
 chosen on validation and evaluated on test, precision-recall, subgroup tables and plots.
 
@@ -20,6 +21,7 @@ from raycxr.evaluation._calibration import (
     fit_temperature,
     reliability_curve,
 )
+from raycxr.evaluation._coverage import Coverage, Population, bootstrap_coverage, simulate_population
 from raycxr.evaluation._decision import (
     RULES,
     DecisionRule,
@@ -28,6 +30,7 @@ from raycxr.evaluation._decision import (
     positive_class,
     youden_threshold,
 )
+from raycxr.evaluation._design import MIN_GROUPS, Design, resampling_design
 from raycxr.evaluation._metrics import (
     BINARY_METRICS,
     SCALAR_METRICS,
@@ -51,20 +54,25 @@ from raycxr.evaluation._subgroups import subgroup_table
 
 __all__ = [
     "BINARY_METRICS",
+    "MIN_GROUPS",
     "RULES",
     "SCALAR_METRICS",
+    "Coverage",
     "DeLongResult",
     "DecisionRule",
+    "Design",
     "Interval",
     "McNemarResult",
     "OperatingPoint",
     "PRCurve",
     "PairedDifference",
+    "Population",
     "ReliabilityCurve",
     "accuracy",
     "apply_temperature",
     "average_precision_table",
     "bootstrap_ci",
+    "bootstrap_coverage",
     "brier_score",
     "classification_metrics",
     "confusion_counts",
@@ -84,6 +92,8 @@ __all__ = [
     "positive_class",
     "precision_recall_curves",
     "reliability_curve",
+    "resampling_design",
+    "simulate_population",
     "subgroup_table",
     "threshold_at_sensitivity",
     "threshold_at_specificity",

@@ -1,13 +1,20 @@
-"""Percentile bootstrap intervals of a metric, and a paired bootstrap comparison of two models."""
+"""Percentile bootstrap intervals of a metric, and a paired bootstrap comparison of two models.
+
+Both resample the unit by which the test set was drawn (a :class:`Design`, see
+:func:`resampling_design`) and say so in their result, with the resamples used, the draws
+redrawn because they lacked a class, and the resamples on which the metric was undefined.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 
-from raycxr.evaluation._checks import check_groups, check_labels_proba, check_level
+from raycxr.evaluation._checks import check_labels_proba, check_level
+from raycxr.evaluation._design import Design, checked_design, resample_indices, single_group_classes
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -21,7 +28,12 @@ class Interval:
         low, high: Bounds of the interval.
         level: Its nominal coverage, e.g. 0.95.
         n_used: Resamples on which the metric was defined and which the interval is made of.
-        n_skipped: Resamples skipped because the metric raised ``ValueError`` or was not finite.
+        n_skipped: Resamples on which the metric was undefined (it raised ``ValueError`` or was
+            not finite); ``n_used + n_skipped`` is the ``n_boot`` asked for.
+        unit: The resampling unit, ``"image (stratified by class)"`` or ``"group (N groups)"``.
+        n_redrawn: Group draws discarded and redrawn because they lacked a class (0 for images).
+        note: What the reader must know, ``"; "``-separated: the design's fallback, redraws,
+            undefined resamples, classes found in one group only; ``""`` when there is nothing.
     """
 
     estimate: float
@@ -30,6 +42,17 @@ class Interval:
     level: float
     n_used: int
     n_skipped: int
+    unit: str
+    n_redrawn: int
+    note: str
+
+    def describe(self) -> str:
+        """One line for a report: ``0.941 [0.931, 0.949] (95 % CI, image (stratified by class), 2000 resamples)``."""
+        text = (
+            f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}] "
+            f"({self.level:.0%} CI, {self.unit}, {self.n_used} resamples)"
+        )
+        return f"{text}; {self.note}" if self.note else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +65,8 @@ class PairedDifference:
         p_value: Two-sided bootstrap p-value of "no difference" (see :func:`paired_bootstrap`).
         level: Nominal coverage of the interval.
         n_used: Resamples where both metrics were defined.
-        n_skipped: Resamples skipped because either metric was undefined.
+        n_skipped: Resamples where either metric was undefined.
+        unit, n_redrawn, note: As in :class:`Interval`.
     """
 
     diff: float
@@ -52,37 +76,15 @@ class PairedDifference:
     level: float
     n_used: int
     n_skipped: int
+    unit: str
+    n_redrawn: int
+    note: str
 
 
 def _check_n_boot(n_boot: int) -> int:
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 1:
         raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
     return int(n_boot)
-
-
-def _resamples(n: int, groups: np.ndarray | None, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """Yield ``n_boot`` row-index arrays: rows drawn with replacement, or whole groups when ``groups`` is given.
-
-    A cluster resample draws as many groups as there are, with replacement, and takes every row
-    of each drawn group; its length varies with the sizes of the groups drawn.
-    """
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        for _ in range(n_boot):
-            yield rng.integers(0, n, size=n)
-        return
-    _, codes = np.unique(groups, return_inverse=True)
-    order = np.argsort(codes, kind="stable")  # rows of group 0, then group 1, ...
-    sizes = np.bincount(codes)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    n_groups = len(sizes)
-    for _ in range(n_boot):
-        drawn = rng.integers(0, n_groups, size=n_groups)
-        lengths = sizes[drawn]
-        ends = np.cumsum(lengths)
-        # position within the drawn group, added to that group's start in ``order``
-        within = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)
-        yield order[np.repeat(starts[drawn], lengths) + within]
 
 
 def _evaluate(metric: Metric, y: np.ndarray, proba: np.ndarray) -> float:
@@ -108,8 +110,8 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def _prepare(
-    y_true: np.ndarray, probas: list[np.ndarray], groups: object | None, n_boot: int, level: float
-) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None, int, float]:
+    y_true: object, probas: list[object], design: Design | None, groups: object | None, n_boot: int, level: float
+) -> tuple[np.ndarray, list[np.ndarray], Design, int, float]:
     y, first = check_labels_proba(y_true, probas[0], "proba_a" if len(probas) > 1 else "proba")
     checked = [first]
     for name, proba in zip(["proba_b"], probas[1:]):
@@ -117,10 +119,39 @@ def _prepare(
         if p.shape != first.shape:
             raise ValueError(f"proba_a and proba_b must have the same shape, got {first.shape} and {p.shape}")
         checked.append(p)
-    g = None if groups is None else check_groups(groups, len(y))
-    if g is not None and len(np.unique(g)) < 2:
-        raise ValueError(f"groups must contain at least 2 distinct groups to resample, got {len(np.unique(g))}")
-    return y, checked, g, _check_n_boot(n_boot), check_level(level)
+    if groups is not None:
+        warnings.warn(
+            "groups= is deprecated: pass design=resampling_design('images' | 'groups', groups), "
+            "saying how the test set was drawn",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return y, checked, checked_design(design, groups, len(y)), _check_n_boot(n_boot), check_level(level)
+
+
+def _resampled(
+    metrics: list[Metric], y: np.ndarray, probas: list[np.ndarray], design: Design, n_boot: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """Per resample, each model's metric (shape (n_boot, len(probas)), NaN where undefined); draws redrawn."""
+    values = np.empty((n_boot, len(probas)))
+    redrawn = 0
+    for b, (idx, discarded) in enumerate(resample_indices(y, design, n_boot, seed)):
+        redrawn += discarded
+        y_b = y[idx]
+        values[b] = [_evaluate(metric, y_b, p[idx]) for metric, p in zip(metrics, probas)]
+    return values, redrawn
+
+
+def _note(y: np.ndarray, design: Design, n_boot: int, n_skipped: int, redrawn: int) -> str:
+    notes = [design.note] if design.note else []
+    if redrawn:
+        notes.append(f"{redrawn} group draws lacked a class and were redrawn")
+    lone = single_group_classes(y, design)
+    if lone:
+        notes.append(f"class(es) {', '.join(map(str, lone))} in one group only: their source does not vary")
+    if n_skipped:
+        notes.append(f"metric undefined on {n_skipped} of {n_boot} resamples (left out of the interval)")
+    return "; ".join(notes)
 
 
 def bootstrap_ci(
@@ -128,24 +159,29 @@ def bootstrap_ci(
     y_true: np.ndarray,
     proba: np.ndarray,
     *,
+    design: Design | None = None,
     groups: np.ndarray | None = None,
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """Percentile bootstrap interval of ``metric(y_true, proba)``.
+    """Percentile bootstrap interval of ``metric(y_true, proba)``, resampling the unit of ``design``.
 
-    With ``groups`` (e.g. patient ids) whole groups are resampled (cluster bootstrap), so rows
-    of one patient are never split between "in" and "out" and their correlation widens the
-    interval as it should. Resamples on which the metric is undefined (it raises ``ValueError``,
-    as sklearn's AUC does with one class present, or returns NaN/inf) are skipped and counted
-    in :attr:`Interval.n_skipped`; the same seed gives the same resamples, hence the same numbers.
+    The default design resamples images within each class (the test set of ``--test-fraction``
+    was drawn that way); a design from ``resampling_design("groups", groups)`` resamples whole
+    groups, so rows of one source are never split between "in" and "out" and their
+    correlation widens the interval as it should. Group draws lacking a class are redrawn (see
+    :func:`resample_indices`); resamples on which the metric is still undefined (it raises
+    ``ValueError``, as sklearn's AUC does with one class present, or returns NaN/inf) are left
+    out, counted in :attr:`Interval.n_skipped` and named in :attr:`Interval.note`. The same
+    seed gives the same resamples, hence the same numbers.
 
     Args:
         metric: ``metric(y_true, proba) -> float``, e.g. :func:`macro_f1`.
         y_true: Integer labels, shape (n,).
         proba: Class probabilities, shape (n, K), rows summing to 1.
-        groups: Optional cluster of each row, shape (n,); values are compared as strings.
+        design: How to resample (default: images, stratified by class).
+        groups: Deprecated: ``groups=G`` is ``design=resampling_design("groups", G)``.
         n_boot: Number of resamples.
         level: Coverage of the interval, in (0, 1).
         seed: Seed of the resampling.
@@ -153,14 +189,16 @@ def bootstrap_ci(
     Raises:
         ValueError: Bad inputs, a metric undefined on the full data, or on every resample.
     """
-    y, (p,), g, n_boot, level = _prepare(y_true, [proba], groups, n_boot, level)
+    y, (p,), design, n_boot, level = _prepare(y_true, [proba], design, groups, n_boot, level)
     estimate = _full_data_value(metric, y, p, "proba")
-    values = np.array([_evaluate(metric, y[idx], p[idx]) for idx in _resamples(len(y), g, n_boot, seed)])
-    used = values[np.isfinite(values)]
+    values, redrawn = _resampled([metric], y, [p], design, n_boot, seed)
+    used = values[np.isfinite(values[:, 0]), 0]
     if used.size == 0:
         raise ValueError(f"the metric was undefined on all {n_boot} resamples")
     low, high = _percentiles(used, level)
-    return Interval(estimate, low, high, level, int(used.size), n_boot - int(used.size))
+    skipped = n_boot - int(used.size)
+    note = _note(y, design, n_boot, skipped, redrawn)
+    return Interval(estimate, low, high, level, int(used.size), skipped, design.description, redrawn, note)
 
 
 def paired_bootstrap(
@@ -169,6 +207,7 @@ def paired_bootstrap(
     proba_a: np.ndarray,
     proba_b: np.ndarray,
     *,
+    design: Design | None = None,
     groups: np.ndarray | None = None,
     n_boot: int = 2000,
     level: float = 0.95,
@@ -186,28 +225,28 @@ def paired_bootstrap(
         metric: ``metric(y_true, proba) -> float``.
         y_true: Integer labels, shape (n,).
         proba_a, proba_b: Probabilities of the two models on the same rows, shape (n, K).
-        groups: Optional cluster of each row for a cluster bootstrap (see :func:`bootstrap_ci`).
+        design: How to resample (see :func:`bootstrap_ci`); the same design and seed as
+            :func:`bootstrap_ci` draw the same resamples.
+        groups: Deprecated: ``groups=G`` is ``design=resampling_design("groups", G)``.
         n_boot: Number of resamples.
         level: Coverage of the interval, in (0, 1).
-        seed: Seed of the resampling (the same seed as :func:`bootstrap_ci` draws the same resamples).
+        seed: Seed of the resampling.
         metric_b: The metric of model b when it differs (e.g. another decision rule); default ``metric``.
 
     Raises:
         ValueError: Bad inputs, a metric undefined on the full data, or on every resample.
     """
     metric_b = metric if metric_b is None else metric_b
-    y, (pa, pb), g, n_boot, level = _prepare(y_true, [proba_a, proba_b], groups, n_boot, level)
+    y, (pa, pb), design, n_boot, level = _prepare(y_true, [proba_a, proba_b], design, groups, n_boot, level)
     diff = _full_data_value(metric, y, pa, "proba_a") - _full_data_value(metric_b, y, pb, "proba_b")
-    deltas = np.array(
-        [
-            _evaluate(metric, y[idx], pa[idx]) - _evaluate(metric_b, y[idx], pb[idx])
-            for idx in _resamples(len(y), g, n_boot, seed)
-        ]
-    )
+    values, redrawn = _resampled([metric, metric_b], y, [pa, pb], design, n_boot, seed)
+    deltas = values[:, 0] - values[:, 1]
     used = deltas[np.isfinite(deltas)]
     if used.size == 0:
         raise ValueError(f"the metric was undefined on all {n_boot} resamples")
     low, high = _percentiles(used, level)
     b = used.size
     p_value = min(1.0, 2 * min((1 + np.sum(used <= 0)) / (b + 1), (1 + np.sum(used >= 0)) / (b + 1)))
-    return PairedDifference(diff, low, high, float(p_value), level, int(b), n_boot - int(b))
+    skipped = n_boot - int(b)
+    note = _note(y, design, n_boot, skipped, redrawn)
+    return PairedDifference(diff, low, high, float(p_value), level, int(b), skipped, design.description, redrawn, note)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from raycxr.evaluation import accuracy, bootstrap_ci, macro_auc, macro_f1, paired_bootstrap
+from raycxr.evaluation import accuracy, bootstrap_ci, macro_auc, macro_f1, paired_bootstrap, resampling_design
+from raycxr.evaluation._design import IMAGES, resample_indices
 from tests.evaluation.tables import PROBA, Y, onehot
 
 
@@ -14,6 +15,7 @@ def test_a_constant_metric_has_a_zero_width_interval() -> None:
     result = bootstrap_ci(lambda y, p: 0.5, Y, PROBA, n_boot=200)
     assert (result.estimate, result.low, result.high) == (0.5, 0.5, 0.5)
     assert (result.n_used, result.n_skipped, result.level) == (200, 0, 0.95)
+    assert (result.unit, result.n_redrawn, result.note) == ("image (stratified by class)", 0, "")
 
 
 def test_a_perfect_model_has_the_interval_one_to_one() -> None:
@@ -35,21 +37,33 @@ def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
 
 
 def test_the_interval_is_the_percentiles_of_the_resampled_metric() -> None:
-    # Reproduce the resamples: seed -> default_rng -> n row indices per resample.
+    # Reproduce the stratified resamples: seed -> default_rng -> one uniform per row; the rows of
+    # class c (in table order) are drawn as rows_c[floor(u · n_c)], so every class keeps its count.
     rng = np.random.default_rng(3)
-    values = [accuracy(Y[idx], PROBA[idx]) for idx in (rng.integers(0, 10, size=10) for _ in range(400))]
+    by_class = [np.flatnonzero(c == Y) for c in range(3)]
+    values = []
+    for _ in range(400):
+        u = rng.random(10)
+        idx = np.concatenate([rows[(u[o : o + len(rows)] * len(rows)).astype(int)]
+                              for rows, o in zip(by_class, np.cumsum([0, 4, 3]))])  # fmt: skip
+        values.append(accuracy(Y[idx], PROBA[idx]))
     result = bootstrap_ci(accuracy, Y, PROBA, n_boot=400, level=0.9, seed=3)
     assert (result.low, result.high) == pytest.approx(tuple(np.quantile(values, [0.05, 0.95])))
 
 
-def test_group_bootstrap_of_identical_rows_equals_row_bootstrap_of_one_row_per_group() -> None:
-    # Every group holds three copies of one row of the table: resampling whole groups is then
-    # resampling the ten distinct rows, and the same seed draws the same groups as rows.
+def test_group_bootstrap_of_identical_rows_equals_group_bootstrap_of_one_row_per_group() -> None:
+    # Every group holds three copies of one row of the table: the same seed draws the same
+    # groups, so the interval is that of one row per group.
     y3, p3 = np.repeat(Y, 3), np.repeat(PROBA, 3, axis=0)
-    groups = np.repeat([f"g{i}" for i in range(10)], 3)
-    clustered = bootstrap_ci(accuracy, y3, p3, groups=groups, n_boot=1000, seed=5)
-    rows = bootstrap_ci(accuracy, Y, PROBA, n_boot=1000, seed=5)
+    names = [f"g{i}" for i in range(10)]
+    clustered = bootstrap_ci(
+        accuracy, y3, p3, design=resampling_design("groups", np.repeat(names, 3), min_groups=2), n_boot=1000, seed=5
+    )
+    rows = bootstrap_ci(
+        accuracy, Y, PROBA, design=resampling_design("groups", names, min_groups=2), n_boot=1000, seed=5
+    )
     assert (clustered.low, clustered.high) == pytest.approx((rows.low, rows.high))
+    assert clustered.unit == rows.unit == "group (10 groups)"
     # Treating the 30 copies as independent rows is overconfident: a narrower interval.
     naive = bootstrap_ci(accuracy, y3, p3, n_boot=1000, seed=5)
     assert naive.high - naive.low < 0.8 * (clustered.high - clustered.low)
@@ -67,7 +81,7 @@ def test_group_bootstrap_draws_whole_groups() -> None:
         seen.append(np.rint(p_resample[:, 0] * 100).astype(int))
         return 0.0
 
-    bootstrap_ci(record, y, proba, groups=groups, n_boot=50, seed=1)
+    bootstrap_ci(record, y, proba, design=resampling_design("groups", groups, min_groups=2), n_boot=50, seed=1)
     resamples = seen[1:]  # the first call scores the full data
     assert len(resamples) == 50
     for rows in resamples:
@@ -79,22 +93,28 @@ def test_group_bootstrap_draws_whole_groups() -> None:
     assert len({len(rows) for rows in resamples}) > 1  # lengths vary with the groups drawn
 
 
-def test_resamples_where_the_metric_is_undefined_are_skipped_and_counted() -> None:
-    # Macro AUC is undefined when a resample lacks a class; count those resamples independently.
-    rng = np.random.default_rng(11)
-    lacking = sum(len(np.unique(Y[rng.integers(0, 10, size=10)])) < 3 for _ in range(100))
+def test_image_resamples_keep_every_class_so_macro_auc_is_always_defined() -> None:
+    # Before stratifying, 10-row resamples lacked a class often enough to skip ~1 in 4 AUCs.
     result = bootstrap_ci(macro_auc, Y, PROBA, n_boot=100, seed=11)
-    assert lacking > 0
-    assert (result.n_used, result.n_skipped) == (100 - lacking, lacking)
+    assert (result.n_used, result.n_skipped, result.note) == (100, 0, "")
 
-    def nan_when_class_2_missing(y: np.ndarray, p: np.ndarray) -> float:
-        return accuracy(y, p) if np.any(y == 2) else float("nan")
 
-    rng = np.random.default_rng(4)
-    missing = sum(not np.any(Y[rng.integers(0, 10, size=10)] == 2) for _ in range(300))
-    result = bootstrap_ci(nan_when_class_2_missing, Y, PROBA, n_boot=300, seed=4)
-    assert missing > 0
-    assert result.n_skipped == missing
+def test_resamples_where_the_metric_is_undefined_are_counted_and_noted() -> None:
+    # Undefined (NaN, or ValueError) whenever row 0 — the only one with p0 = 0.90 — is not drawn;
+    # the metric itself counts those resamples.
+    undefined = []
+
+    def needs_row_0(y: np.ndarray, p: np.ndarray) -> float:
+        undefined.append(not np.any(p[:, 0] == 0.90))
+        if undefined[-1] and len(undefined) % 2:
+            raise ValueError("row 0 is missing")
+        return float("nan") if undefined[-1] else accuracy(y, p)
+
+    result = bootstrap_ci(needs_row_0, Y, PROBA, n_boot=300, seed=4)
+    missing = sum(undefined[1:])  # the first call scores the full data
+    assert 0 < missing < 300
+    assert (result.n_used, result.n_skipped) == (300 - missing, missing)
+    assert result.note == f"metric undefined on {missing} of 300 resamples (left out of the interval)"
 
 
 def test_a_metric_undefined_on_the_full_data_or_on_every_resample_is_an_error() -> None:
@@ -116,9 +136,15 @@ def test_a_metric_undefined_on_the_full_data_or_on_every_resample_is_an_error() 
         ({"level": 95}, "level must lie strictly between 0 and 1, got 95"),
         ({"n_boot": 0}, "n_boot must be an integer >= 1, got 0"),
         ({"groups": np.array(["a"] * 9)}, r"groups must have shape \(10,\)"),
-        ({"groups": np.array(["a"] * 10)}, "at least 2 distinct groups"),
+        (
+            {"design": resampling_design("groups", list("ab") * 15, min_groups=2)},
+            r"design.groups must have shape \(10,\)",
+        ),
+        ({"design": "groups"}, "design must be a Design"),
+        ({"design": IMAGES, "groups": list("ab") * 5}, "give design or groups, not both"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_bad_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         bootstrap_ci(accuracy, Y, PROBA, **kwargs)
@@ -185,11 +211,9 @@ def test_paired_bootstrap_p_value_when_the_models_are_close() -> None:
     proba_b[0] = [0.1, 0.8, 0.1]
     proba_b[5] = [0.1, 0.8, 0.1]
     result = paired_bootstrap(accuracy, Y, PROBA, proba_b, n_boot=400, seed=9)
-    rng = np.random.default_rng(9)
-    d = []
-    for _ in range(400):
-        idx = rng.integers(0, 10, size=10)
-        d.append(accuracy(Y[idx], PROBA[idx]) - accuracy(Y[idx], proba_b[idx]))
+    d = [
+        accuracy(Y[idx], PROBA[idx]) - accuracy(Y[idx], proba_b[idx]) for idx, _ in resample_indices(Y, IMAGES, 400, 9)
+    ]
     d = np.array(d)
     expected = min(1.0, 2 * min((1 + np.sum(d <= 0)) / 401, (1 + np.sum(d >= 0)) / 401))
     assert result.diff == 0.0
