@@ -293,7 +293,9 @@ def _report(
             for r in refits
         ]
         chosen = selected if any(p.config == selected for p in predictions) else predictions[0].config
-        final = final_test(predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed)
+        drawn_by = search.test_drawn_by(group=cfg.split == "group")
+        final = final_test(predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed,
+                           drawn_by)  # fmt: skip
     done = {name for name in names if any(r.config == name and r.metrics for r in cv_runs)}
     figures = {
         "Confusion matrices (CV)": [

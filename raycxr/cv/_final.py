@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from raycxr.evaluation import (
     DecisionRule,
+    Design,
     accuracy,
     average_precision_table,
     bootstrap_ci,
@@ -31,6 +33,7 @@ from raycxr.evaluation import (
     plot_precision_recall,
     plot_reliability,
     positive_class,
+    resampling_design,
     subgroup_table,
     threshold_at_sensitivity,
     threshold_at_specificity,
@@ -78,30 +81,32 @@ class FinalTest:
     selected: str
 
 
-def _metrics(p: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) -> list[dict]:
+def _metrics(p: Predictions, design: Design, n_boot: int, seed: int) -> list[dict]:
     rows = []
     for name, metric in METRICS.items():
         try:
-            ci = bootstrap_ci(p.scorer(metric), p.test_y, p.test_proba, groups=groups, n_boot=n_boot, seed=seed)
+            ci = bootstrap_ci(p.scorer(metric), p.test_y, p.test_proba, design=design, n_boot=n_boot, seed=seed)
         except ValueError as error:  # e.g. AUC with a class absent from test
             rows.append({"config": p.config, "metric": name, "value": np.nan, "note": str(error)})
             continue
-        rows.append({"config": p.config, "metric": name, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high})
+        rows.append({"config": p.config, "metric": name, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
+                     "unit": ci.unit, "resamples": ci.n_used, "note": ci.note})  # fmt: skip
     return rows
 
 
-def _comparisons(p: Predictions, ref: Predictions, groups: np.ndarray | None, n_boot: int, seed: int) -> list[dict]:
+def _comparisons(p: Predictions, ref: Predictions, design: Design, n_boot: int, seed: int) -> list[dict]:
     rows = []
     for name, metric in METRICS.items():
         try:  # each model predicts by its own rule, both on the same resampled rows
             d = paired_bootstrap(
-                p.scorer(metric), p.test_y, p.test_proba, ref.test_proba, groups=groups, n_boot=n_boot, seed=seed,
+                p.scorer(metric), p.test_y, p.test_proba, ref.test_proba, design=design, n_boot=n_boot, seed=seed,
                 metric_b=ref.scorer(metric),
             )  # fmt: skip
         except ValueError:
             continue
         rows.append({"config": p.config, "metric": name, "difference": d.diff, "ci_low": d.low, "ci_high": d.high,
-                     "p": d.p_value, "test": "paired bootstrap"})  # fmt: skip
+                     "p": d.p_value, "test": f"paired bootstrap ({d.unit}, {d.n_used} resamples)",
+                     "note": d.note})  # fmt: skip
     m = mcnemar(p.test_y, p.predicted(), ref.predicted())
     diff = accuracy(p.test_y, p.test_proba, p.rule) - accuracy(p.test_y, ref.test_proba, ref.rule)
     rows.append({"config": p.config, "metric": "accuracy", "difference": diff, "ci_low": np.nan, "ci_high": np.nan,
@@ -147,30 +152,35 @@ def final_test(
     out: Path,
     n_boot: int = 1000,
     seed: int = 0,
+    drawn_by: Literal["images", "groups"] = "images",
 ) -> FinalTest:
     """Score every refit configuration on test; write the CSV tables and figures into ``out``.
 
     Args:
         predictions: One per refit configuration.
         classes: Class names in label order.
-        groups: Group (source) of every row of the dataset, or ``None``: bootstrap
-            resamples whole groups and the subgroup table is by group.
+        groups: Group (source) of every row of the dataset, or ``None``: the subgroup table is
+            by group, and a test set drawn by group is resampled by group.
         reference: The configuration the others are compared with.
         selected: The configuration chosen on dev (by cross-validation): its calibration,
             precision-recall and subgroup figures are drawn.
         out: Folder for ``test_*.csv`` and figures.
         n_boot: Bootstrap resamples.
         seed: Bootstrap seed.
+        drawn_by: How the test set was drawn: ``images`` (``--test-fraction``, ``--test-files``)
+            or ``groups`` (``--test-source``, a group split); the bootstrap resamples that unit
+            (:func:`raycxr.evaluation.resampling_design`: groups only when there are at least 20).
     """
     positive = positive_class(classes)
     by_name = {p.config: p for p in predictions}
     ref = by_name.get(reference)
     metrics, comparisons, calibration, points = [], [], [], []
     for p in predictions:
-        test_groups = groups[p.test_rows] if groups is not None else None
-        metrics += _metrics(p, test_groups, n_boot, seed)
+        test_groups = groups[p.test_rows] if groups is not None and drawn_by == "groups" else None
+        design = resampling_design(drawn_by, test_groups)
+        metrics += _metrics(p, design, n_boot, seed)
         if ref is not None and p.config != reference:
-            comparisons += _comparisons(p, ref, test_groups, n_boot, seed)
+            comparisons += _comparisons(p, ref, design, n_boot, seed)
         calibration.append(_calibration(p))
         points += _operating_points(p, positive)
     chosen = by_name[selected]

@@ -236,10 +236,18 @@ def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
         cal = calibration.loc[config]
         mark = " (selected)" if config == final.selected else ""
         lines.append(f"| {config}{mark} | " + " | ".join(cells) + f" | {cal['ece']:.3f} | {cal['brier']:.3f} |")
+    designs = final.metrics.dropna(subset=["unit"]) if "unit" in final.metrics else final.metrics.iloc[:0]
+    resampled = "; ".join(
+        f"{unit}, {int(n)} resamples" for unit, n in dict.fromkeys(zip(designs["unit"], designs["resamples"]))
+    )
+    notes = sorted({n for n in final.metrics.get("note", pd.Series(dtype=str)).dropna() if n})
     lines += [
         "",
-        "CIs resample test images (whole groups/sources where the data has them). ECE: 15 equal-width bins of the "
-        "top-label confidence. Files: `test_metrics.csv`, `test_calibration.csv`.",
+        f"CIs: percentile bootstrap resampling the unit the test set was drawn by ({resampled or 'none'})"
+        + (f"; {'; '.join(notes)}" if notes else "")
+        + ". Every table predicts classes by each configuration's decision rule (decided on its validation slice), "
+        "as `predict` does. ECE: 15 equal-width bins of the top-label confidence. Files: `test_metrics.csv`, "
+        "`test_calibration.csv`.",
         "",
     ]
     if len(final.comparisons):

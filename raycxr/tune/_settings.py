@@ -138,6 +138,12 @@ class TuneSettings(BaseModel):
         except ValueError as error:
             raise ValueError(f"--test-fraction: {error}") from None
 
+    def test_drawn_by(self, group: bool) -> Literal["images", "groups"]:
+        """The unit the test set was drawn by, which its bootstrap resamples: whole groups for held-out
+        sources and a group split's fraction, images for a stratified fraction or a file list."""
+        spec = self.test_spec(group)
+        return "groups" if spec.sources is not None or (spec.fraction is not None and spec.group) else "images"
+
     def test_description(self) -> str:
         """The test set's origin, in words (for the report)."""
         if self.test_source is not None:

@@ -19,9 +19,9 @@ import ray
 import torch
 
 from raycxr.data import Split
+from raycxr.evaluation import SCALAR_METRICS
 from raycxr.losses import ClassStats
 from raycxr.run import RunContext
-from raycxr.evaluation import SCALAR_METRICS
 from raycxr.train import FitState, TrainConfig, fit, resolve_device
 from raycxr.train._feed import use_bf16
 from raycxr.train._model import model_for

@@ -88,7 +88,8 @@ def test_bundle_of_a_binary_model_keeps_its_threshold_and_one_logit(
     info = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     expected = load_model(binary_run)
     assert info["binary"] and info["output"]["shape"] == ["batch", 1]
-    assert info["threshold"] == pytest.approx(expected.threshold) and info["temperature"] is None
+    assert info["decision"]["rule"] == "youden" and info["decision"]["threshold"] == pytest.approx(expected.threshold)
+    assert info["decision"]["temperature"] == pytest.approx(expected.temperature)
     bundled = predict_files(load_model(tmp_path / "bundle"), pngs)
     reference = predict_files(expected, pngs)
     np.testing.assert_allclose(bundled.probabilities, reference.probabilities, atol=1e-4, rtol=0)
@@ -101,7 +102,7 @@ def test_bundle_applies_its_temperature(
     copy = tmp_path / "bundle"
     shutil.copytree(bundle[0], copy)
     info = json.loads((copy / "bundle.json").read_text())
-    (copy / "bundle.json").write_text(json.dumps(info | {"temperature": 2.0}))
+    (copy / "bundle.json").write_text(json.dumps(info | {"decision": info["decision"] | {"temperature": 2.0}}))
     loaded = load_model(copy)
     assert loaded.temperature == 2.0
     images = np.stack([read_image(p, loaded.image_size) for p in pngs])

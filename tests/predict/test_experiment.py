@@ -12,10 +12,10 @@ import ray
 import torch
 
 from raycxr.data import content_hash, index_folder, read_image
+from raycxr.experiment import BEST_FILE, TRIALS_FILE
 from raycxr.export.__main__ import main as export_main
 from raycxr.predict import ModelError, latest_state, load_model, predict_files
 from raycxr.train import evaluate_state
-from raycxr.experiment import BEST_FILE, TRIALS_FILE
 from raycxr.tune import TuneSettings, run_search
 
 pytestmark = pytest.mark.slow

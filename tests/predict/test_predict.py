@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from raycxr.data import index_folder, read_image
+from raycxr.evaluation import DecisionRule, apply_temperature
 from raycxr.predict import ModelError, load_model, predict_files, probability_column
 from raycxr.predict.__main__ import main
 from raycxr.train import evaluate_state
@@ -75,7 +76,9 @@ def test_predict_equals_evaluate_state_on_the_same_rows(trained_run: Path, tiny_
 
     result = predict_files(loaded, [index.paths[r] for r in rows], batch_size=5)
     assert result.files == [str(index.paths[r]) for r in rows] and not result.failures
-    np.testing.assert_allclose(result.probabilities, expected, atol=1e-5, rtol=0)
+    # The training folder keeps the rule decided on validation: its temperature calibrates the probabilities.
+    assert loaded.rule == DecisionRule.from_dict(checkpoint["decision"]) and loaded.temperature is not None
+    np.testing.assert_allclose(result.probabilities, loaded.rule.calibrate(expected), atol=1e-5, rtol=0)
     np.testing.assert_array_equal(result.predicted, expected.argmax(1))
 
 
@@ -163,8 +166,10 @@ def test_binary_single_logit_model_gives_two_probabilities_and_uses_its_threshol
     assert list(table.columns) == ["file", "p_Normal", "p_COVID", "predicted"]
     assert len(table) == len(files)
     np.testing.assert_allclose(table["p_Normal"] + table["p_COVID"], 1.0, atol=1e-6)
-    expected = np.where(table["p_COVID"] >= threshold, "COVID", "Normal")
-    near = (table["p_COVID"] - threshold).abs() < 1e-6  # the CSV rounds to float32 digits
+    # The CSV has calibrated probabilities; the threshold is on the uncalibrated ones (T undone here).
+    raw = apply_temperature(table[["p_Normal", "p_COVID"]].to_numpy(), 1 / loaded.temperature)[:, 1]
+    expected = np.where(raw >= threshold, "COVID", "Normal")
+    near = np.abs(raw - threshold) < 1e-5  # the CSV rounds to float32 digits
     assert (table["predicted"][~near] == expected[~near]).all()
 
 

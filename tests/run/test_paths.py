@@ -10,8 +10,8 @@ import pytest
 import ray
 import torch
 
-from raycxr.run import TRIAL_DRIVER_RESOURCES, Scaling
 from raycxr.experiment import TRIALS_FILE
+from raycxr.run import TRIAL_DRIVER_RESOURCES, Scaling
 from raycxr.tune import TuneSettings, run_search
 from tests.tune.conftest import FAST
 

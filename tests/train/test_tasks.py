@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from raycxr.data import Split
-from raycxr.models import backbone_names, get_backbone
 from raycxr.evaluation import youden_threshold
+from raycxr.models import backbone_names, get_backbone
 from raycxr.train import TrainConfig, evaluate_state, fit, prepare_data
 
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import ray
 
-from raycxr.models import build_model
 from raycxr.experiment import BEST_FILE, STUDY_FILE, TRIALS_FILE
+from raycxr.models import build_model
 from raycxr.tune import TuneSettings, run_search
 from raycxr.tune._measure import count_params
 from tests.tune.conftest import FAST

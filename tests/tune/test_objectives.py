@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+from raycxr.tune import MEASURABLE
 from raycxr.tune._objectives import (
     Constraint,
     Objective,
@@ -18,7 +19,6 @@ from raycxr.tune._objectives import (
     parse_constraint,
     parse_objectives,
 )
-from raycxr.tune import MEASURABLE
 from raycxr.tune._searcher import _OptunaSearch
 from raycxr.tune._space import SearchSpace, make_sampler
 
