@@ -305,3 +305,104 @@ def test_bad_input_is_named() -> None:
         audit(pairs, ["dev"])
     with pytest.raises(ValueError, match=r"roles must be 1-D"):
         audit(pairs, [["dev"] * 3])
+
+
+# --------------------------------------------------------------------------- audit resolution and cache
+
+
+def test_hashes_are_cached_by_content_and_need_no_second_decode(planted: Planted, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    paths, sha = planted.index.paths[:4], planted.sha[:4]
+    first = file_phashes(paths, sha, cache)
+    assert np.array_equal(first, planted.phashes[:4])
+    assert len(list((cache / "phash").glob("*.npz"))) == 1
+    # The files are gone: the second run reads every hash from the store, decoding nothing.
+    gone = [tmp_path / f"moved-{i}.png" for i in range(4)]
+    assert np.array_equal(file_phashes(gone, sha, cache), first)
+    with pytest.raises(OSError, match=r"moved-0\.png"):
+        file_phashes(gone, sha, cache, use_cache=False)
+
+
+def test_chain_of_close_but_distinct_images_is_not_merged(planted: Planted, tmp_path: Path) -> None:
+    """a, a shifted 1 px, a shifted 2 px: each step within the threshold, the ends beyond it."""
+    root = tmp_path / "chain"
+    root.mkdir()
+    with Image.open(planted.root / "Normal/images/Normal-2.png") as image:
+        pixels = np.asarray(image.convert("L"))
+    paths = []
+    for shift in range(3):
+        path = root / f"step-{shift}.png"
+        Image.fromarray(np.concatenate([np.repeat(pixels[:, :1], shift, axis=1), pixels[:, : SIZE - shift]], 1)).save(
+            path
+        )
+        paths.append(path)
+    sha = hash_files(paths)
+    pairs = find_duplicates(sha, file_phashes(paths, sha, tmp_path / "cache"))
+    assert pairs[["row_a", "row_b"]].values.tolist() == [[0, 1], [1, 2]], pairs  # a ~ b ~ c, a ≁ c
+    assert duplicate_groups(3, pairs).tolist() in ([0, 0, 1], [0, 1, 1])
+    assert len(dedupe_rows(3, pairs)) == 2  # one of the close pair goes; the distinct end stays
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+def test_duplicates_straddling_cv_folds_are_reported(planted: Planted) -> None:
+    pairs = find_duplicates(planted.sha, planted.phashes)
+    labels = planted.index.labels
+    splits = stratified_folds(labels, 3, 0.1, seed=0)
+    parts = fold_parts(splits)
+    assert sorted(parts) == list(range(len(labels)))
+    expected = [(a, b) for a, b in _expected_pairs(planted) if parts[a] != parts[b]]
+    assert expected, "the planted copies should land in different folds"
+    straddle = straddling(pairs, parts)
+    assert list(zip(straddle["row_a"], straddle["row_b"])) == sorted(expected)
+    assert straddle.attrs["considered"] == len(pairs) and straddle.attrs["parts"] == ["fold1", "fold2", "fold3"]
+    assert all(straddle["part_a"] != straddle["part_b"])
+    summary = straddle_summary(straddle, "CV folds")
+    assert summary.startswith(f"CV folds: {len(expected)} of {len(pairs)} duplicate pair(s)")
+    # Only some rows partitioned (e.g. the dev rows): pairs with an image outside are ignored.
+    dev_only = {r: p for r, p in parts.items() if not planted.copies[r]}
+    assert straddling(pairs, dev_only).attrs["considered"] == 0
+    assert "no duplicate pair straddles" in straddle_summary(straddling(pairs, dev_only), "CV folds")
+
+
+def test_straddling_by_file_and_train_val() -> None:
+    pairs = pd.DataFrame(
+        {
+            "file_a": ["a.png", "b.png", "c.png"],
+            "file_b": ["x.png", "y.png", "t.png"],
+            "kind": ["exact", "near", "near"],
+        }
+    )
+    parts = {"a.png": "train", "x.png": "val", "b.png": "train", "y.png": "train"}  # t.png: a test image
+    straddle = straddling(pairs, parts)
+    assert straddle[["file_a", "file_b", "part_a", "part_b"]].values.tolist() == [["a.png", "x.png", "train", "val"]]
+    assert straddle.attrs["considered"] == 2
+    assert straddle_summary(straddle, "Search train/validation") == (
+        "Search train/validation: 1 of 2 duplicate pair(s) (1 exact, 0 near) straddle two parts and leak across "
+        "them (train–val: 1)."
+    )
+    assert straddling(pairs.iloc[:0], parts).empty
+    # Test images with a duplicate outside test: left out for the leak-free test metrics.
+    assert leaked_test_rows(pairs, ["t.png", "x.png"]) == ["t.png", "x.png"]
+    assert leaked_test_rows(pairs, ["a.png", "x.png"]) == []  # a pair within test leaks nothing
+    rows = pd.DataFrame({"row_a": [0, 1, 4], "row_b": [5, 6, 7]})
+    assert leaked_test_rows(rows, [5, 7]) == [5, 7]
+    # Labels per row as a sequence; None is a row in no part.
+    labels = ["f1", "f1", None, None, "f2", "f2", "f1", "f2"]
+    assert straddling(rows, labels)[["row_a", "row_b"]].values.tolist() == [[0, 5]]
+
+
+def test_bad_boundary_input_is_named() -> None:
+    with pytest.raises(ValueError, match=r"pairs needs columns row_a, row_b .* or file_a, file_b"):
+        straddling(pd.DataFrame({"a": [1]}), {})
+    with pytest.raises(ValueError, match=r"straddle must be the table of straddling\(\)"):
+        straddle_summary(pd.DataFrame({"row_a": [1]}), "CV folds")
+    with pytest.raises(ValueError, match=r"row 3 is in the test set of fold1 and fold2"):
+        fold_parts(
+            [Split(np.array([0]), np.array([1]), np.array([3])), Split(np.array([0]), np.array([1]), np.array([3]))]
+        )
+    with pytest.raises(ValueError, match=r"size must be an integer >= 32, got 16"):
+        file_phashes([], [], size=16)
+    with pytest.raises(ValueError, match=r"content_hashes has 1 entries but paths has 0"):
+        file_phashes([], ["x"])
