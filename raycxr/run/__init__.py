@@ -20,15 +20,21 @@ from raycxr.run._cluster import (
 from raycxr.run._context import STATE_FILE, RunContext, quiet_train_logs, result_files
 from raycxr.run._partition import (
     LEAKAGE_FILE,
+    SEARCH_LEAKAGE_FILE,
     SPLITS_FILE,
     Partition,
     create_partition,
     cv_splits,
     dev_split,
+    fold_leakage,
     images_at,
+    leakage_pairs,
+    leaked_test,
     load_partition,
     put_images,
     refit_split,
+    search_leakage,
+    split_leakage,
 )
 from raycxr.run._scaling import TRAINERS, TRIAL_DRIVER_RESOURCES, Scaling, Trainer
 from raycxr.run._session import ray_session
@@ -36,6 +42,7 @@ from raycxr.run._trainable import Job, checkpoint_config, trainable, tune_config
 
 __all__ = [
     "LEAKAGE_FILE",
+    "SEARCH_LEAKAGE_FILE",
     "SPLITS_FILE",
     "STATE_FILE",
     "TRAINERS",
@@ -53,8 +60,11 @@ __all__ = [
     "create_partition",
     "cv_splits",
     "dev_split",
+    "fold_leakage",
     "images_at",
     "launcher_maximum",
+    "leakage_pairs",
+    "leaked_test",
     "load_partition",
     "max_cluster_resources",
     "put_images",
@@ -62,6 +72,8 @@ __all__ = [
     "ray_session",
     "refit_split",
     "result_files",
+    "search_leakage",
+    "split_leakage",
     "start_ray",
     "trainable",
     "tune_config_options",
