@@ -59,6 +59,10 @@ def _copy(pixels: np.ndarray, kind: str) -> Image.Image:
     return Image.open(buffer)
 
 
+def _bits(words: np.ndarray) -> int:
+    return int(np.unpackbits(words.view(np.uint8)).sum())
+
+
 def _dataset(data: Path, n: int, size: int) -> None:
     if (data / ".complete").is_file():
         print(f"data: {data} (already generated)")
@@ -177,6 +181,14 @@ def recall(data: Path, cache: Path, sources: int, work: Path) -> None:
         "from the partition's own leakage.csv"
     )
     print(pd.DataFrame(rows).to_string(index=False))
+    hashes = file_phashes(planted_index.paths, sha, cache)
+    row = {f: i for i, f in enumerate(files)}
+    spread = []
+    for kind in KINDS:
+        d = [_bits(hashes[row[c]] ^ hashes[row[s]]) for c, (s, k) in planted.items() if k == kind]
+        spread.append({"copy": kind, **{f"p{q}": int(np.percentile(d, q)) for q in (50, 90, 99)}, "max": max(d)})
+    print("\nDistance of each copy to its source (bits of 2304, audit hash):")
+    print(pd.DataFrame(spread).to_string(index=False))
 
 
 def main() -> None:

@@ -22,7 +22,9 @@ hash bits  distinct, min (bits)  1-px shift, max (bits)   JPEG q75 / +10 grey, m
 =========  ====================  =======================  ==========================
 
 Only from 32² on are distinct images farther apart than shifted copies; 48² has the widest
-relative margin for a hash half the size of 64².
+relative margin for a hash half the size of 64². At 21,165 images the closest distinct pair
+is 256 bits apart and 99 % of 1-px shifted copies are within 258 (see
+:func:`~raycxr.data.find_duplicates` for the default threshold).
 """
 
 from __future__ import annotations
