@@ -32,6 +32,7 @@ from raycxr.experiment import (
     COMPARISONS_FILE,
     CV_ROWS_FILE,
     FOLDS_FILE,
+    FOLDS_LEAKAGE_FILE,
     PARETO_PNG,
     STUDY_FILE,
     SUMMARY_FILE,
@@ -43,7 +44,9 @@ from raycxr.run import (
     Partition,
     Scaling,
     cv_splits,
+    fold_leakage,
     images_at,
+    leaked_test,
     load_partition,
     put_images,
     ray_session,
@@ -178,6 +181,7 @@ def run_cv(settings: CVSettings) -> CVResult:
         cfg = cfg.model_copy(update={"data": demo_data(search)})
     partition = load_partition(cfg, directory)  # the search's dev/test partition, checked against the data
     splits = cv_splits(partition, cfg)  # inside dev; fold files naming a test image fail here
+    fold_note = fold_leakage(directory, partition, cfg, splits, "CV folds", FOLDS_LEAKAGE_FILE)
     folds = len(splits)
     if len(partition.test):
         splits.append(refit_split(partition, cfg))
@@ -203,7 +207,7 @@ def run_cv(settings: CVSettings) -> CVResult:
             flush=True,
         )
         runs = execute(directory, data, len(splits), scaling, concurrency, record_cv)
-    return _report(directory, runs, partition, cfg, search, settings, configs)
+    return _report(directory, runs, partition, cfg, search, settings, configs, fold_note)
 
 
 def _write_rows(out: Path, runs: list[FoldRun], partition: Partition, root: Path) -> None:
@@ -258,6 +262,7 @@ def _report(
     search: TuneSettings,
     settings: CVSettings,
     configs: dict[str, dict[str, Any]],
+    fold_note: str = "",
 ) -> CVResult:
     experiment = Experiment(directory)
     cv = experiment.cv
@@ -295,7 +300,7 @@ def _report(
         chosen = selected if any(p.config == selected for p in predictions) else predictions[0].config
         drawn_by = search.test_drawn_by(group=cfg.split == "group")
         final = final_test(predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed,
-                           drawn_by)  # fmt: skip
+                           drawn_by, leaked_test(directory, partition, cfg))  # fmt: skip
     done = {name for name in names if any(r.config == name and r.metrics for r in cv_runs)}
     figures = {
         "Confusion matrices (CV)": [
@@ -327,7 +332,7 @@ def _report(
         "counts": partition.manifest.counts(),
         "classes": classes,
         "test_spec": search.test_description(),
-        "leakage": partition.leakage_summary,
+        "leakage": f"{partition.leakage_summary} {fold_note}".strip(),
         "data": str(cfg.data),
         "saliency": saliency,
     }

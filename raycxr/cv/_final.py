@@ -38,6 +38,7 @@ from raycxr.evaluation import (
     threshold_at_sensitivity,
     threshold_at_specificity,
 )
+from raycxr.experiment import test_file
 
 #: Metrics with a bootstrap CI on test (name → function of labels, probabilities and a decision rule).
 METRICS = {"accuracy": accuracy, "f1_macro": macro_f1, "auc_ovr_macro": macro_auc}
@@ -79,6 +80,8 @@ class FinalTest:
     figures: list[str]
     positive: str
     selected: str
+    leak_free: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  #: without test images duplicated in dev
+    leaked: int = 0  #: test images with a duplicate in dev
 
 
 def _metrics(p: Predictions, design: Design, n_boot: int, seed: int) -> list[dict]:
@@ -153,6 +156,7 @@ def final_test(
     n_boot: int = 1000,
     seed: int = 0,
     drawn_by: Literal["images", "groups"] = "images",
+    leaked: np.ndarray | None = None,
 ) -> FinalTest:
     """Score every refit configuration on test; write the CSV tables and figures into ``out``.
 
@@ -170,15 +174,23 @@ def final_test(
         drawn_by: How the test set was drawn: ``images`` (``--test-fraction``, ``--test-files``)
             or ``groups`` (``--test-source``, a group split); the bootstrap resamples that unit
             (:func:`raycxr.evaluation.resampling_design`: groups only when there are at least 20).
+        leaked: Test rows with a duplicate in dev (the leakage audit): the metrics are also given
+            without them (``test_leak_free.csv``).
     """
     positive = positive_class(classes)
     by_name = {p.config: p for p in predictions}
     ref = by_name.get(reference)
-    metrics, comparisons, calibration, points = [], [], [], []
+    metrics, comparisons, calibration, points, leak_free = [], [], [], [], []
     for p in predictions:
         test_groups = groups[p.test_rows] if groups is not None and drawn_by == "groups" else None
         design = resampling_design(drawn_by, test_groups)
         metrics += _metrics(p, design, n_boot, seed)
+        if leaked is not None and len(leaked):
+            keep = ~np.isin(p.test_rows, leaked)
+            clean = dataclasses.replace(p, test_rows=p.test_rows[keep], test_y=p.test_y[keep],
+                                        test_proba=p.test_proba[keep])  # fmt: skip
+            clean_groups = test_groups[keep] if test_groups is not None else None
+            leak_free += _metrics(clean, resampling_design(drawn_by, clean_groups), n_boot, seed)
         if ref is not None and p.config != reference:
             comparisons += _comparisons(p, ref, design, n_boot, seed)
         calibration.append(_calibration(p))
@@ -215,7 +227,10 @@ def final_test(
         figures=figures,
         positive=classes[positive],
         selected=selected,
+        leak_free=pd.DataFrame(leak_free),
+        leaked=0 if leaked is None else len(leaked),
     )
-    for name in ("metrics", "comparisons", "calibration", "operating_points", "average_precision", "subgroups"):
-        getattr(result, name).to_csv(out / f"test_{name}.csv", index=False)
+    names = ["metrics", "comparisons", "calibration", "operating_points", "average_precision", "subgroups"]
+    for name in names + (["leak_free"] if leak_free else []):
+        getattr(result, name).to_csv(out / test_file(name), index=False)
     return result

@@ -250,6 +250,17 @@ def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
         "`test_calibration.csv`.",
         "",
     ]
+    if len(final.leak_free):
+        lines += [f"### Without the {final.leaked} test image(s) that have a duplicate in dev (leakage audit)", ""]
+        free = final.leak_free.pivot_table(index="config", columns="metric", values=["value", "ci_low", "ci_high"],
+                                           aggfunc="first", dropna=False)  # fmt: skip
+        kept = [m for m in shown if ("value", m) in free]
+        lines += ["| configuration | " + " | ".join(kept) + " |", "|---" * (len(kept) + 1) + "|"]
+        for config in free.index:
+            cells = [_ci(free.loc[config, ("value", m)], free.loc[config, ("ci_low", m)],
+                         free.loc[config, ("ci_high", m)]) for m in kept]  # fmt: skip
+            lines.append(f"| {config} | " + " | ".join(cells) + " |")
+        lines += ["", "File: `test_leak_free.csv`.", ""]
     if len(final.comparisons):
         lines += [f"### Against `{context['reference']}` on the test set", ""]
         columns = {"config": "configuration", "metric": "metric", "difference": "difference", "ci_low": "CI low",

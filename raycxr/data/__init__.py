@@ -9,15 +9,16 @@ from raycxr.data._cache import (
     decode_dataset,
     default_cache_dir,
 )
+from raycxr.data._duplicates import dedupe_rows, duplicate_groups, find_duplicates
 from raycxr.data._index import DatasetIndex, index_csv, index_dataset, index_folder
 from raycxr.data._io import Interpolation, ModalityWarning, is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
-    dedupe_rows,
-    duplicate_groups,
-    find_duplicates,
-    perceptual_hashes,
+    fold_parts,
+    leaked_test_rows,
+    straddle_summary,
+    straddling,
 )
 from raycxr.data._manifest import (
     Manifest,
@@ -31,6 +32,7 @@ from raycxr.data._manifest import (
     relative_files,
     verify_manifest,
 )
+from raycxr.data._phash import AUDIT_SIZE, file_phashes, perceptual_hashes
 from raycxr.data._splits import (
     PredefinedFolds,
     Split,
@@ -44,6 +46,7 @@ from raycxr.data._splits import (
 from raycxr.data._task import select_task
 
 __all__ = [
+    "AUDIT_SIZE",
     "BadImagesError",
     "DatasetIndex",
     "DecodedImages",
@@ -62,8 +65,10 @@ __all__ = [
     "dedupe_rows",
     "default_cache_dir",
     "duplicate_groups",
+    "file_phashes",
     "find_duplicates",
     "fold_files_in",
+    "fold_parts",
     "hash_files",
     "hash_index",
     "holdout_split",
@@ -71,6 +76,7 @@ __all__ = [
     "index_dataset",
     "index_folder",
     "is_dicom",
+    "leaked_test_rows",
     "make_manifest",
     "perceptual_hashes",
     "predefined_splits",
@@ -80,6 +86,8 @@ __all__ = [
     "read_manifest",
     "relative_files",
     "select_task",
+    "straddle_summary",
+    "straddling",
     "stratified_folds",
     "train_val_split",
     "verify_manifest",

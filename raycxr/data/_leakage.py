@@ -1,319 +1,36 @@
-"""Leakage audit: exact and near-duplicate images within and across dev/test and folds.
+"""Leakage audit: duplicate pairs counted within and across roles, and across any boundary.
 
 Public COVID chest X-ray collections are merged from several sources and carry the same
 radiograph more than once, byte-identical or re-encoded, resized or slightly shifted. A
-duplicate with one copy among the training rows and another among the test rows leaks.
+duplicate with one copy on each side of a boundary leaks across it:
 
-* Exact duplicates share a file content hash (e.g. :func:`~raycxr.data.hash_files`, sha256).
-* Near duplicates have perceptual hashes (:func:`perceptual_hashes`, imagehash's pHash of
-  the decoded image) within ``max_distance`` bits of each other.
+* dev / test: the test score is inflated;
+* CV folds, nested outer folds: a fold's score is inflated (its copy trained);
+* the search's train / validation slice: early stopping and trial selection are inflated.
 
-:func:`find_duplicates` lists the pairs, :func:`duplicate_groups` joins them into groups,
-:func:`audit` counts them within and across roles (``dev``/``test``, ``fold0``…) and
-:func:`dedupe_rows` keeps one image of each group.
+The pairs come from :func:`~raycxr.data.find_duplicates` on :func:`~raycxr.data.file_phashes`
+(taken at a fixed audit resolution, whatever the training size). :func:`audit` counts them
+by role (dev/test) for ``leakage.csv``; :func:`straddling` labels the pairs (by row or by
+file) that cross any other partition (:func:`fold_parts` for CV folds) and
+:func:`straddle_summary` says it in a sentence; :func:`leaked_test_rows` names the test
+images to leave out for "test metrics without the leaked images".
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
-import os
 import re
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from raycxr.data._duplicates import KINDS, PAIR_COLUMNS, duplicate_groups, pair_rows
 from raycxr.data._index import DatasetIndex
-
-#: pHash side: 16 × 16 = 256 bits (see :func:`perceptual_hashes` for why not 8 × 8).
-DEFAULT_HASH_SIZE = 16
-#: ``max_distance=None`` means ``hash bits // DISTANCE_DIVISOR``: 16 of 256 bits, 4 of 64.
-DISTANCE_DIVISOR = 16
-#: Columns of the pair table returned by :func:`find_duplicates`.
-PAIR_COLUMNS = ("row_a", "row_b", "kind", "distance")
-KINDS = ("exact", "near")
-
-_M1, _M2, _M4, _H01 = (
-    np.uint64(v) for v in (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x0101010101010101)
-)
-
-
-def _check_int(name: str, value: object, low: int, high: float = float("inf")) -> int:
-    """``value`` as an int, or a ValueError naming ``name`` when it is no integer in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        bounds = f"[{low}, {high}]" if high != float("inf") else f">= {low}"
-        raise ValueError(f"{name} must be an integer {'in ' if high != float('inf') else ''}{bounds}, got {value!r}.")
-    return int(value)
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-def perceptual_hashes(images: np.ndarray, hash_size: int = DEFAULT_HASH_SIZE) -> np.ndarray:
-    """pHash (``imagehash.phash``) of each decoded image, packed into uint64 words.
-
-    Args:
-        images: ``(N, S, S)`` uint8 array, e.g. ``decode_dataset(...).images``. Decode at
-            (about) the dataset's own resolution, 256–299 px for the Kaggle set, which
-            the numbers here and the default ``max_distance`` of :func:`find_duplicates`
-            are measured at; at 64 px nearest-neighbour decoding alone moves a resized
-            copy up to 22 bits.
-        hash_size: Side of the kept block of low DCT frequencies; the hash has
-            ``hash_size²`` bits. imagehash's own default is 8 (64 bits), but on chest
-            radiographs, which all share the same anatomy and near left-right symmetry,
-            64 bits do not tell images apart: among 600 distinct synthetic phantoms
-            (256 px) the closest pairs are 0 bits apart and 1680 pairs are within 4 bits,
-            as close as a JPEG re-encode (≤ 2 bits). At 16 (256 bits) distinct phantoms
-            are ≥ 22 bits apart in a set of 120 (≥ 10 in 600; 0.01 % of pairs ≤ 16) while
-            re-encoded and resized copies stay ≤ 6 bits away.
-
-    Returns:
-        ``(N, ceil(hash_size² / 64))`` uint64 array; row ``i`` is image ``i``'s hash, bits
-        in imagehash's order, most significant first (for ``hash_size=8``,
-        ``f"{h[i, 0]:016x}" == str(imagehash.phash(...))``), unused low bits zero.
-
-    Raises:
-        ValueError: ``images`` is not a 3-D uint8 array or ``hash_size`` is not an integer
-            in [2, 64].
-    """
-    images = np.asarray(images)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be an (N, S, S) uint8 array, got shape {images.shape} and dtype {images.dtype}.")
-    hash_size = _check_int("hash_size", hash_size, 2, 64)
-    import imagehash
-    from PIL import Image
-
-    n_bits = hash_size**2
-    n_words = -(-n_bits // 64)
-    out = np.zeros((len(images), n_words), dtype=np.uint64)
-
-    def one(i: int) -> None:
-        bits = imagehash.phash(Image.fromarray(images[i]), hash_size=hash_size).hash.ravel()
-        packed = np.zeros(n_words * 8, dtype=np.uint8)
-        packed[: -(-n_bits // 8)] = np.packbits(bits)
-        out[i] = packed.view(">u8")
-
-    # PIL's resize releases the GIL, so threads help.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(one, range(len(images))))
-    return out
-
-
-# --------------------------------------------------------------------------- pair search
-
-
-def _popcount_swar(x: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64 (SWAR), for numpy < 2.0 which lacks ``np.bitwise_count``."""
-    x = x - ((x >> np.uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return ((x * _H01) >> np.uint64(56)).astype(np.uint8)
-
-
-_popcount = getattr(np, "bitwise_count", _popcount_swar)
-
-
-def _as_words(phashes: np.ndarray) -> np.ndarray:
-    words = np.asarray(phashes)
-    if words.dtype != np.uint64 or words.ndim not in (1, 2):
-        raise ValueError(f"phashes must be a 1-D or 2-D uint64 array, got shape {words.shape} and dtype {words.dtype}.")
-    return np.ascontiguousarray(words[:, None] if words.ndim == 1 else words)
-
-
-def _hamming(words_a: np.ndarray, words_b: np.ndarray) -> np.ndarray:
-    """Hamming distance between rows of two ``(M, W)`` uint64 word arrays."""
-    return _popcount(words_a ^ words_b).astype(np.int64).sum(axis=-1)
-
-
-def _near_candidates(words: np.ndarray, max_distance: int, chunk_elements: int) -> tuple[np.ndarray, ...]:
-    """All pairs ``a < b`` with Hamming distance ≤ ``max_distance``: rows, columns, distances.
-
-    Compares a block of rows with every later row at a time (XOR + popcount per word,
-    summed in a uint16 accumulator), so memory stays ~``chunk_elements`` × 3 bytes.
-    """
-    n, n_words = words.shape
-    acc_dtype = np.uint16 if n_words * 64 < 2**16 else np.uint32
-    columns = [np.ascontiguousarray(words[:, k]) for k in range(n_words)]
-    step = max(1, chunk_elements // max(n, 1))
-    found_a, found_b, found_d = [], [], []
-    for start in range(0, n - 1, step):
-        stop = min(n - 1, start + step)  # rows start..stop-1 against rows start+1..n-1
-        acc = np.zeros((stop - start, n - start - 1), dtype=acc_dtype)
-        for col in columns:
-            acc += _popcount(col[start:stop, None] ^ col[None, start + 1 :])
-        i, j = np.nonzero(acc <= max_distance)
-        row_a, row_b = i + start, j + start + 1
-        upper = row_b > row_a  # the block's lower-left corner repeats earlier pairs
-        found_a.append(row_a[upper])
-        found_b.append(row_b[upper])
-        found_d.append(acc[i[upper], j[upper]])
-    if not found_a:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return tuple(np.concatenate(x).astype(np.int64) for x in (found_a, found_b, found_d))
-
-
-def find_duplicates(
-    content_hashes: Sequence[str],
-    phashes: np.ndarray,
-    max_distance: int | None = None,
-    chunk_elements: int = 1 << 20,
-) -> pd.DataFrame:
-    """Pairs of rows that are exact or near duplicates of each other.
-
-    Args:
-        content_hashes: One file content hash per row (e.g. :func:`~raycxr.data.hash_files`); rows with
-            equal hashes are exact duplicates.
-        phashes: Perceptual hashes, one row per image, as returned by
-            :func:`perceptual_hashes` (``(N, W)`` uint64; a 1-D ``(N,)`` array is 64-bit
-            hashes).
-        max_distance: Largest Hamming distance, in bits, of a near-duplicate pair. ``None``
-            (default) is a sixteenth of the hash bits: 16 for the default 256-bit hash (4
-            for 64-bit). Measured on synthetic phantoms at 256 px with the 256-bit hash:
-            resized (256→320→256 px) and JPEG (quality 75) copies ≤ 6 bits from their
-            source, copies shifted 1 px vertically ≤ 16 (horizontally: 95 % ≤ 16, max 26;
-            2 px: up to 40); distinct phantoms ≥ 22 bits apart among 120, ≥ 10 among 600
-            with 0.01 % of pairs ≤ 16 and 0.1 % ≤ 24. 16 keeps a ≥ 10-bit margin above
-            re-encodes and resizes and still catches 1-px shifts, at the price of an
-            occasional false pair between very similar distinct images, which the pair
-            list lets a person review. Real radiographs differ more than the phantoms.
-        chunk_elements: Pair distances held in memory at once (speed/memory trade-off).
-
-    Returns:
-        DataFrame with columns ``row_a < row_b`` (int), ``kind`` (``'exact'`` for equal
-        content hashes, else ``'near'``) and ``distance`` (Hamming distance of the
-        perceptual hashes), one row per pair, sorted by ``row_a, row_b``. ``attrs`` holds
-        ``max_distance`` and ``hash_bits``.
-
-    Raises:
-        ValueError: The lengths of ``content_hashes`` and ``phashes`` differ, a content
-            hash is empty or not a string, ``phashes`` is not uint64, or ``max_distance``
-            is outside [0, hash bits].
-    """
-    words = _as_words(phashes)
-    hashes = list(content_hashes)
-    if len(hashes) != len(words):
-        raise ValueError(
-            f"content_hashes has {len(hashes)} entries but phashes has {len(words)} rows; they must match."
-        )
-    for i, h in enumerate(hashes):
-        if not isinstance(h, str) or not h:
-            raise ValueError(f"content_hashes[{i}] must be a non-empty string, got {h!r}.")
-    n_bits = words.shape[1] * 64
-    if max_distance is None:
-        max_distance = n_bits // DISTANCE_DIVISOR
-    max_distance = _check_int("max_distance", max_distance, 0, n_bits)
-    chunk_elements = _check_int("chunk_elements", chunk_elements, 1)
-
-    codes, _ = pd.factorize(pd.Series(hashes, dtype=object))
-    exact_a: list[int] = []
-    exact_b: list[int] = []
-    by_hash = np.argsort(codes, kind="stable")
-    for members in np.split(by_hash, np.flatnonzero(np.diff(codes[by_hash])) + 1):
-        for a, b in itertools.combinations(members.tolist(), 2):  # stable sort: members ascend
-            exact_a.append(a)
-            exact_b.append(b)
-    exact_a_arr, exact_b_arr = np.asarray(exact_a, np.int64), np.asarray(exact_b, np.int64)
-
-    near_a, near_b, near_d = _near_candidates(words, max_distance, chunk_elements)
-    not_exact = codes[near_a] != codes[near_b]
-    table = pd.DataFrame(
-        {
-            "row_a": np.concatenate([exact_a_arr, near_a[not_exact]]),
-            "row_b": np.concatenate([exact_b_arr, near_b[not_exact]]),
-            "kind": np.array(["exact"] * len(exact_a_arr) + ["near"] * int(not_exact.sum()), dtype=object),
-            "distance": np.concatenate([_hamming(words[exact_a_arr], words[exact_b_arr]), near_d[not_exact]]),
-        }
-    )
-    table = table.astype({"row_a": np.int64, "row_b": np.int64, "distance": np.int64})
-    table = table.sort_values(["row_a", "row_b"], kind="stable").reset_index(drop=True)
-    table.attrs.update(max_distance=max_distance, hash_bits=n_bits)
-    return table
-
-
-# --------------------------------------------------------------------------- groups
-
-
-def _pair_rows(n: int, pairs: pd.DataFrame | np.ndarray | Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    n = _check_int("n", n, 0)
-    if isinstance(pairs, pd.DataFrame):
-        missing = {"row_a", "row_b"} - set(pairs.columns)
-        if missing:
-            raise ValueError(f"pairs lacks the column(s) {sorted(missing)}; expected the table of find_duplicates.")
-        rows = pairs[["row_a", "row_b"]].to_numpy()
-    else:
-        rows = np.asarray(pairs)
-        if rows.size == 0:
-            rows = rows.reshape(0, 2)
-        if rows.ndim != 2 or rows.shape[1] != 2:
-            raise ValueError(f"pairs must be a DataFrame with row_a, row_b or an (M, 2) array, got shape {rows.shape}.")
-    if len(rows) and not np.issubdtype(rows.dtype, np.integer):
-        raise ValueError(f"pairs must hold integer row numbers, got dtype {rows.dtype}.")
-    rows = rows.astype(np.int64)
-    bad = (rows < 0) | (rows >= n)
-    if bad.any():
-        raise ValueError(f"pairs name row {int(rows[bad][0])}, outside [0, {n}) for n={n}.")
-    return rows[:, 0], rows[:, 1]
-
-
-def duplicate_groups(n: int, pairs: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Group id of each of ``n`` rows: rows joined by a chain of pairs share one.
-
-    Ids run from 0, numbered in the order of each group's first row; a row in no pair is
-    a group of its own.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    row_a, row_b = _pair_rows(n, pairs)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(row_a), np.int8), (row_a, row_b)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    _, first_row, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(len(first_row), np.int64)
-    rank[np.argsort(first_row)] = np.arange(len(first_row))
-    return rank[inverse.ravel()]
-
-
-def dedupe_rows(
-    n: int, pairs: pd.DataFrame | np.ndarray, order: Sequence[int] | np.ndarray | None = None
-) -> np.ndarray:
-    """Rows to keep: the first row of each duplicate group in ``order``, and every other row.
-
-    Args:
-        n: Number of rows.
-        pairs: Duplicate pairs (:func:`find_duplicates`; filter by ``kind`` first to
-            dedupe only exact copies).
-        order: A permutation of ``range(n)``, most preferred row first (e.g. rows of a
-            trusted source first); defaults to row order.
-
-    Returns:
-        Sorted row numbers to keep (int64), exactly one per group.
-
-    Raises:
-        ValueError: ``pairs`` names a row outside ``[0, n)`` or ``order`` is not a
-            permutation of ``range(n)``.
-    """
-    groups = duplicate_groups(n, pairs)
-    if order is None:
-        ranked = np.arange(n)
-    else:
-        ranked = np.asarray(order)
-        if (
-            ranked.shape != (n,)
-            or (n and not np.issubdtype(ranked.dtype, np.integer))
-            or not np.array_equal(np.sort(ranked), np.arange(n))
-        ):
-            raise ValueError(f"order must be a permutation of range({n}), got {ranked!r:.200}.")
-    _, first = np.unique(groups[ranked], return_index=True)
-    return np.sort(ranked[first]).astype(np.int64)
-
-
-# --------------------------------------------------------------------------- audit
+from raycxr.data._manifest import relative_files
+from raycxr.data._splits import Split
 
 
 def _natural_key(role: str) -> list[object]:
@@ -331,7 +48,7 @@ class LeakageAudit:
         counts: One row per unordered pair of roles (``role_a == role_b`` for pairs
             within a role), roles in natural order, with the number of ``exact`` and
             ``near`` pairs.
-        groups: Duplicate group id of each row (:func:`duplicate_groups`).
+        groups: Complete-linkage duplicate group of each row (:func:`duplicate_groups`).
         max_distance: Threshold the near pairs were found with, when known.
         hash_bits: Bits of the perceptual hash, when known.
     """
@@ -373,10 +90,11 @@ class LeakageAudit:
         return int(match.sum())
 
     def to_frame(self, index: DatasetIndex, root: str | Path) -> pd.DataFrame:
-        """The pairs as a readable table: files relative to ``root``, classes, roles.
+        """The pairs as a readable table: files relative to the data root, classes, roles.
 
         Columns ``file_a, file_b, class_a, class_b, role_a, role_b, kind, distance``;
-        pairs across roles first, then exact before near, closest first.
+        pairs across roles first, then exact before near, closest first. Files are as in
+        the split manifest (:func:`~raycxr.data.relative_files`).
 
         Raises:
             ValueError: ``index`` does not have one row per audited row.
@@ -385,8 +103,7 @@ class LeakageAudit:
             raise ValueError(
                 f"index has {len(index)} rows but the audit covers {len(self.roles)}; pass the audited index."
             )
-        base = Path(root).expanduser().resolve()
-        rel = [Path(os.path.relpath(Path(p).resolve(), base)).as_posix() for p in index.paths]
+        rel = relative_files(index, root)
         classes = np.asarray(index.classes, dtype=object)[index.labels]
         a, b = self.pairs["row_a"].to_numpy(), self.pairs["row_b"].to_numpy()
         table = pd.DataFrame(
@@ -432,8 +149,8 @@ class LeakageAudit:
         dup_groups = int((sizes > 1).sum())
         parts = [
             f"Leakage audit of {n} images: {self.n_exact} exact-duplicate and {self.n_near} near-duplicate pair(s) "
-            f"({threshold}) in {dup_groups} group(s) holding {int(sizes[sizes > 1].sum())} images; "
-            f"keeping one image per group would drop {int((sizes[sizes > 1] - 1).sum())}."
+            f"({threshold}) in {dup_groups} group(s) holding {int(sizes[sizes > 1].sum())} images "
+            f"(largest {int(sizes.max())}); keeping one image per group would drop {int((sizes[sizes > 1] - 1).sum())}."
         ]
 
         def describe(rows: pd.DataFrame) -> str:
@@ -476,7 +193,7 @@ def audit(pairs: pd.DataFrame, roles: Sequence[str] | np.ndarray) -> LeakageAudi
     if not isinstance(pairs, pd.DataFrame) or set(PAIR_COLUMNS) - set(pairs.columns):
         have = list(pairs.columns) if isinstance(pairs, pd.DataFrame) else type(pairs).__name__
         raise ValueError(f"pairs must be the table of find_duplicates with columns {list(PAIR_COLUMNS)}, got {have}.")
-    row_a, row_b = _pair_rows(len(roles), pairs)
+    row_a, row_b = pair_rows(len(roles), pairs)
     unknown = sorted(set(pairs["kind"]) - set(KINDS))
     if unknown:
         raise ValueError(f"pairs has kind(s) {unknown}; expected {list(KINDS)}.")
@@ -506,3 +223,121 @@ def audit(pairs: pd.DataFrame, roles: Sequence[str] | np.ndarray) -> LeakageAudi
         max_distance=pairs.attrs.get("max_distance"),
         hash_bits=pairs.attrs.get("hash_bits"),
     )
+
+
+# --------------------------------------------------------------------------- any boundary
+
+_KEY_COLUMNS = (("row_a", "row_b"), ("file_a", "file_b"))
+
+
+def _keys(pairs: pd.DataFrame) -> tuple[str, str]:
+    if not isinstance(pairs, pd.DataFrame):
+        raise ValueError(f"pairs must be a DataFrame (find_duplicates or leakage.csv), got {type(pairs).__name__}.")
+    for a, b in _KEY_COLUMNS:
+        if {a, b} <= set(pairs.columns):
+            return a, b
+    raise ValueError(f"pairs needs columns row_a, row_b (rows) or file_a, file_b (files), got {list(pairs.columns)}.")
+
+
+def _part_map(parts: Mapping[Hashable, str] | Sequence[str] | np.ndarray) -> Mapping[Hashable, str]:
+    if isinstance(parts, Mapping):
+        return parts
+    labels = np.asarray(parts, dtype=object)
+    if labels.ndim != 1:
+        raise ValueError(f"parts must be a mapping (row or file -> part) or 1-D (one per row), got {labels.shape}.")
+    return {i: label for i, label in enumerate(labels.tolist()) if label is not None and label == label}
+
+
+def straddling(pairs: pd.DataFrame, parts: Mapping[Hashable, str] | Sequence[str] | np.ndarray) -> pd.DataFrame:
+    """The duplicate pairs whose two images lie in different parts of a partition.
+
+    Args:
+        pairs: Duplicate pairs by row (``row_a, row_b``: :func:`find_duplicates`) or by
+            file (``file_a, file_b``: ``leakage.csv``); other columns (``kind``,
+            ``distance`` …) are kept.
+        parts: Part of each image: a mapping from row (or file) to a label such as
+            ``'fold3'`` or ``'train'``/``'val'`` (:func:`fold_parts`), or a sequence with
+            one label per row (``None`` for a row in no part). Images not in ``parts``
+            (e.g. test images when the partition is of dev) are outside it: their pairs
+            are ignored.
+
+    Returns:
+        The pairs with both images in ``parts`` and in different parts, with columns
+        ``part_a`` and ``part_b`` added, in their original order. ``attrs["considered"]``
+        is the number of pairs with both images in ``parts``; ``attrs["parts"]`` the labels
+        in natural order.
+
+    Raises:
+        ValueError: ``pairs`` is not a DataFrame with row or file columns, or ``parts``
+            is neither a mapping nor 1-D.
+    """
+    a, b = _keys(pairs)
+    part_of = _part_map(parts)
+    part_a = pairs[a].map(part_of.get) if len(pairs) else pd.Series([], dtype=object)
+    part_b = pairs[b].map(part_of.get) if len(pairs) else pd.Series([], dtype=object)
+    inside = part_a.notna() & part_b.notna()
+    table = pairs.assign(part_a=part_a, part_b=part_b)[inside & (part_a != part_b)].reset_index(drop=True)
+    names = sorted({str(v) for v in part_of.values()}, key=_natural_key)
+    table.attrs = {"considered": int(inside.sum()), "parts": names}
+    return table
+
+
+def straddle_summary(straddle: pd.DataFrame, boundary: str) -> str:
+    """One sentence on :func:`straddling`'s result, e.g. ``boundary='CV folds'``.
+
+    Raises:
+        ValueError: ``straddle`` lacks ``part_a``/``part_b`` (not from :func:`straddling`).
+    """
+    if not {"part_a", "part_b"} <= set(straddle.columns):
+        raise ValueError(f"straddle must be the table of straddling(), got columns {list(straddle.columns)}.")
+    considered = straddle.attrs.get("considered", len(straddle))
+    if straddle.empty:
+        return f"{boundary}: no duplicate pair straddles two parts ({considered} pair(s) within the parts)."
+    where = collections.Counter(
+        "–".join(sorted((str(x), str(y)), key=_natural_key)) for x, y in zip(straddle["part_a"], straddle["part_b"])
+    )
+    shown = ", ".join(f"{k}: {v}" for k, v in sorted(where.items(), key=lambda kv: (-kv[1], kv[0]))[:6])
+    more = " …" if len(where) > 6 else ""
+    kinds = ""
+    if "kind" in straddle.columns:
+        kinds = " (" + ", ".join(f"{int((straddle['kind'] == k).sum())} {k}" for k in KINDS) + ")"
+    return (
+        f"{boundary}: {len(straddle)} of {considered} duplicate pair(s){kinds} straddle two parts and leak "
+        f"across them ({shown}{more})."
+    )
+
+
+def fold_parts(splits: Sequence[Split]) -> dict[int, str]:
+    """Row → ``'fold1'``… ``'foldK'``: the fold whose test set holds the row (CV or nested outer folds).
+
+    A pair in two folds leaks: when one fold is scored, the other copy trains or validates.
+
+    Raises:
+        ValueError: A row is in the test set of two folds.
+    """
+    out: dict[int, str] = {}
+    for k, split in enumerate(splits, start=1):
+        for row in np.asarray(split.test).tolist():
+            if row in out:
+                raise ValueError(f"row {row} is in the test set of {out[row]} and fold{k}; folds must not overlap.")
+            out[row] = f"fold{k}"
+    return out
+
+
+def leaked_test_rows(pairs: pd.DataFrame, test: Iterable[Hashable]) -> list[Hashable]:
+    """Test images with a duplicate outside the test set: leave them out for leak-free test metrics.
+
+    Args:
+        pairs: Duplicate pairs by row or by file (as :func:`straddling`), of the images of
+            the experiment (dev and test).
+        test: The test rows (or files).
+
+    Returns:
+        The members of ``test`` that are in a pair whose other image is not a test image,
+        sorted.
+    """
+    a, b = _keys(pairs)
+    held = set(test)
+    in_a, in_b = pairs[a].isin(held), pairs[b].isin(held)
+    leaked = set(pairs.loc[in_a & ~in_b, a]) | set(pairs.loc[in_b & ~in_a, b])
+    return sorted(leaked)

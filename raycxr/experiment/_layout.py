@@ -22,14 +22,17 @@ STUDY_FILE = "optuna.db"
 TRIALS_FILE = "trials.csv"
 BEST_FILE = "best_config.json"
 SPLITS_FILE = "splits.csv"  #: the dev/test partition, a content hash of every file
-LEAKAGE_FILE = "leakage.csv"
+LEAKAGE_FILE = "leakage.csv"  #: duplicate pairs within and across dev and test
+SEARCH_LEAKAGE_FILE = "leakage_search.csv"  #: the pairs straddling the search's train/validation slice
+FOLDS_LEAKAGE_FILE = "leakage_folds.csv"  #: the pairs straddling the CV's folds
+OUTER_LEAKAGE_FILE = "leakage_outer.csv"  #: the pairs straddling a nested CV's outer folds
 SEARCH_ROWS_FILE = "search_rows.csv"  #: the files the search trains and validates on
 PARETO_PNG = "pareto.png"
 TRAIN_DIR = "train"  #: Ray Train runs' storage: ``train/train-<trial id>/``
 TRIAL_CONFIG_FILE = "train_config.json"  #: a trial's resolved training configuration, in its folder
 STATE_FILE = "state.pt"  #: a run's ``FitState`` inside each of its checkpoints
 #: raycxr's own record of an experiment (besides Tune's): uploaded with it to URI storage.
-RECORD_FILES = (EXPERIMENT_FILE, STUDY_FILE, SPLITS_FILE, LEAKAGE_FILE, SEARCH_ROWS_FILE)
+RECORD_FILES = (EXPERIMENT_FILE, STUDY_FILE, SPLITS_FILE, LEAKAGE_FILE, SEARCH_LEAKAGE_FILE, SEARCH_ROWS_FILE)
 
 # Nested CV, inside the experiment.
 NESTED_DIR = "nested"

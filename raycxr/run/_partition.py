@@ -1,10 +1,13 @@
 """An experiment's data: one dev/test partition (``splits.csv``), audited for leakage, and its splits.
 
 Every command of an experiment reads the same partition. The search creates it once
-(:func:`create_partition`): the images are indexed, decoded, hashed (file content and a
-perceptual hash of the decoded image), optionally de-duplicated, partitioned into ``dev``
-and ``test`` and written to ``EXPERIMENT/splits.csv`` with the duplicate pairs in
-``EXPERIMENT/leakage.csv``. Every later command (a resumed search, the CV) reads it back
+(:func:`create_partition`): the images are indexed, decoded, hashed (file content, and a
+perceptual hash of each file decoded at the audit resolution, whatever the training size),
+optionally de-duplicated, partitioned into ``dev`` and ``test`` and written to
+``EXPERIMENT/splits.csv`` with the duplicate pairs in ``EXPERIMENT/leakage.csv``. The pairs
+that straddle the search's train/validation slice (:func:`search_leakage`), CV or nested
+outer folds (:func:`fold_leakage`) are counted from ``leakage.csv`` where those splits are
+made. Every later command (a resumed search, the CV) reads it back
 with :func:`load_partition`, which refuses data that no longer match it.
 
 Test rows are only ever scored: the search trains on ``dev`` and early-stops and selects
@@ -16,7 +19,7 @@ scored once on ``test`` (:func:`refit_split`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +34,24 @@ from raycxr.data import (
     audit,
     decode_dataset,
     dedupe_rows,
+    file_phashes,
     find_duplicates,
     fold_files_in,
+    fold_parts,
     hash_index,
+    leaked_test_rows,
     make_manifest,
-    perceptual_hashes,
     predefined_splits,
     read_fold_files,
     read_manifest,
     relative_files,
+    straddle_summary,
+    straddling,
     stratified_folds,
     train_val_split,
     verify_manifest,
 )
-from raycxr.experiment import LEAKAGE_FILE, SPLITS_FILE
+from raycxr.experiment import LEAKAGE_FILE, SEARCH_LEAKAGE_FILE, SPLITS_FILE
 from raycxr.train import TrainConfig, task_index
 
 
@@ -86,20 +93,25 @@ def _decode(index: DatasetIndex, cfg: TrainConfig) -> tuple[DatasetIndex, np.nda
     return decoded.index, decoded.images
 
 
-def _audit(index: DatasetIndex, images: np.ndarray, manifest: Manifest, root: Path, out: Path) -> str:
+def _duplicate_pairs(index: DatasetIndex, sha256: list[str], cfg: TrainConfig) -> pd.DataFrame:
+    """Exact and near-duplicate pairs, hashed at the audit resolution (not ``cfg.image_size``)."""
+    return find_duplicates(sha256, file_phashes(index.paths, sha256, cfg.cache_dir))
+
+
+def _audit(index: DatasetIndex, manifest: Manifest, cfg: TrainConfig, out: Path) -> str:
     """Duplicate pairs within and across dev/test, written to ``out/leakage.csv``; the summary."""
-    hashes = manifest.table.set_index("file").loc[relative_files(index, root), "sha256"].tolist()
-    pairs = find_duplicates(hashes, perceptual_hashes(images))
-    roles = manifest.table.set_index("file").loc[relative_files(index, root), "role"].to_numpy()
-    result = audit(pairs, roles)
-    result.write_csv(out / LEAKAGE_FILE, index, root)
+    rows = manifest.table.set_index("file").loc[relative_files(index, cfg.data)]
+    result = audit(_duplicate_pairs(index, rows["sha256"].tolist(), cfg), rows["role"].to_numpy())
+    result.write_csv(out / LEAKAGE_FILE, index, cfg.data)
     return result.summary()
 
 
 def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: bool = False) -> Partition:
     """Index, decode, (de-duplicate), partition and audit the data of a new experiment.
 
-    Writes ``directory/splits.csv`` and ``directory/leakage.csv``.
+    Writes ``directory/splits.csv`` and ``directory/leakage.csv``. With ``dedupe``, one
+    image of each complete-linkage duplicate group is kept (every image removed is within
+    the threshold of the one kept: a chain of close but distinct images is not removed).
 
     Raises:
         ValueError: Bad data or test specification (an unknown source, a class missing
@@ -108,17 +120,18 @@ def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: 
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     index, images = _decode(task_index(cfg), cfg)
-    removed = 0
+    note = ""
     if dedupe:
-        pairs = find_duplicates(hash_index(index), perceptual_hashes(images))
-        keep = dedupe_rows(len(index), pairs)
+        keep = dedupe_rows(len(index), _duplicate_pairs(index, hash_index(index), cfg))
         removed = len(index) - len(keep)
-        index, images = index.subset(keep), images[keep]
+        if removed:
+            index, images = index.subset(keep), images[keep]
+            note = f"--dedupe removed {removed} duplicate image(s) before the partition. "
+        else:
+            note = "--dedupe: the audit found no duplicate images; nothing was removed. "
     manifest = make_manifest(index, cfg.data, spec)
     manifest.write(directory / SPLITS_FILE, overwrite=True)
-    summary = _audit(index, images, manifest, Path(cfg.data), directory)
-    if dedupe:
-        summary = f"--dedupe removed {removed} duplicate image(s) before the partition. " + summary
+    summary = note + _audit(index, manifest, cfg, directory)
     dev, test = manifest.rows(index, cfg.data)
     return Partition(images, index, dev, test, manifest, summary)
 
@@ -145,22 +158,110 @@ def load_partition(cfg: TrainConfig, directory: Path) -> Partition:
     index = index.subset(np.array([f in listed for f in relative_files(index, cfg.data)], dtype=bool))
     index, images = _decode(index, cfg)
     dev, test = manifest.rows(index, cfg.data)
-    leakage = directory / LEAKAGE_FILE
-    summary = _leakage_summary(leakage)
+    summary = _leakage_summary(directory)
     return Partition(images, index, dev, test, manifest, summary)
 
 
-def _leakage_summary(path: Path) -> str:
+def _leakage_summary(directory: Path) -> str:
+    path = directory / LEAKAGE_FILE
     if not path.is_file():
         return "No leakage audit was recorded."
     pairs = pd.read_csv(path)
     if not len(pairs):
-        return "The leakage audit found no exact or near-duplicate images."
-    across = pairs[pairs["role_a"] != pairs["role_b"]]
-    return (
-        f"The leakage audit found {len(pairs)} duplicate pair(s) ({(pairs['kind'] == 'exact').sum()} exact, "
-        f"{(pairs['kind'] == 'near').sum()} near), {len(across)} of them across dev and test; see {LEAKAGE_FILE}."
-    )
+        summary = "The leakage audit found no exact or near-duplicate images."
+    else:
+        across = pairs[pairs["role_a"] != pairs["role_b"]]
+        summary = (
+            f"The leakage audit found {len(pairs)} duplicate pair(s) ({(pairs['kind'] == 'exact').sum()} exact, "
+            f"{(pairs['kind'] == 'near').sum()} near), {len(across)} of them across dev and test; see {LEAKAGE_FILE}."
+        )
+    search = directory / SEARCH_LEAKAGE_FILE
+    if search.is_file():
+        straddle = pd.read_csv(search)
+        summary += f" {len(straddle)} pair(s) straddle the search's train/validation slice; see {SEARCH_LEAKAGE_FILE}."
+    return summary
+
+
+def leakage_pairs(directory: Path) -> pd.DataFrame:
+    """The experiment's duplicate pairs by file (``leakage.csv``).
+
+    Raises:
+        ValueError: The experiment has no ``leakage.csv`` (made by an older raycxr).
+    """
+    path = directory / LEAKAGE_FILE
+    if not path.is_file():
+        raise ValueError(f"{directory}: no {LEAKAGE_FILE} (the experiment's leakage audit); run the search again.")
+    return pd.read_csv(path)
+
+
+def split_leakage(
+    directory: Path,
+    partition: Partition,
+    cfg: TrainConfig,
+    parts: Mapping[int, str],
+    boundary: str,
+    out_name: str | None = None,
+) -> str:
+    """Which of the experiment's duplicate pairs straddle a partition of its rows; one sentence.
+
+    Args:
+        directory: The experiment (its ``leakage.csv``).
+        partition: The experiment's partition (rows of ``parts`` are rows of its index).
+        cfg: The experiment's configuration (its data root).
+        parts: Row → part label (``'train'``/``'val'``, ``'fold3'`` …); rows not listed
+            are outside the partition.
+        boundary: What the parts are, for the sentence (e.g. ``'CV folds'``).
+        out_name: If given, the straddling pairs are written to ``directory/out_name``.
+
+    Returns:
+        The sentence; says so when the experiment has no ``leakage.csv`` (an older raycxr).
+    """
+    if not (directory / LEAKAGE_FILE).is_file():
+        return f"{boundary}: no leakage audit was recorded ({LEAKAGE_FILE} is missing)."
+    files = relative_files(partition.index, cfg.data)
+    straddle = straddling(leakage_pairs(directory), {files[r]: label for r, label in parts.items()})
+    if out_name is not None:
+        straddle.to_csv(directory / out_name, index=False)
+    return straddle_summary(straddle, boundary)
+
+
+def search_leakage(directory: Path, partition: Partition, split: Split, cfg: TrainConfig) -> str:
+    """The pairs straddling the search's train/validation slice, in ``leakage_search.csv``; one sentence.
+
+    A copy on each side inflates the validation score every trial early-stops and is selected on.
+    """
+    parts = {int(r): "train" for r in split.train} | {int(r): "val" for r in split.val}
+    return split_leakage(directory, partition, cfg, parts, "Search train/validation", SEARCH_LEAKAGE_FILE)
+
+
+def fold_leakage(
+    directory: Path,
+    partition: Partition,
+    cfg: TrainConfig,
+    splits: Sequence[Split],
+    boundary: str = "CV folds",
+    out_name: str | None = None,
+) -> str:
+    """The pairs straddling K folds (CV or nested outer folds: each row's part is the fold that tests it).
+
+    Raises:
+        ValueError: A row is tested by two folds.
+    """
+    return split_leakage(directory, partition, cfg, fold_parts(splits), boundary, out_name)
+
+
+def leaked_test(directory: Path, partition: Partition, cfg: TrainConfig) -> np.ndarray:
+    """Test rows with a duplicate among the dev rows: leave them out for leak-free test metrics.
+
+    Raises:
+        ValueError: No ``leakage.csv`` in ``directory``.
+    """
+    files = relative_files(partition.index, cfg.data)
+    row_of = {f: i for i, f in enumerate(files)}
+    pairs = leakage_pairs(directory)
+    dev_test = pairs[pairs["role_a"] != pairs["role_b"]] if "role_a" in pairs.columns else pairs
+    leaked = leaked_test_rows(dev_test, [files[r] for r in partition.test])
+    return np.array(sorted(row_of[f] for f in leaked if f in row_of), dtype=np.int64)
 
 
 def _groups(partition: Partition, cfg: TrainConfig) -> np.ndarray | None:

@@ -28,6 +28,7 @@ from raycxr.evaluation import DecisionRule
 from raycxr.experiment import (
     NESTED_DIR,
     NESTED_FILE,
+    OUTER_LEAKAGE_FILE,
     OUTER_ROWS_FILE,
     TRAIN_DIR,
     WINNER_FILE,
@@ -37,7 +38,7 @@ from raycxr.experiment import (
     write_json,
 )
 from raycxr.losses import loss_spec
-from raycxr.run import Partition, Scaling, images_at, put_images, trainable
+from raycxr.run import Partition, Scaling, fold_leakage, images_at, put_images, trainable
 from raycxr.train import TrainConfig, evaluate_state, scalars, split_statistics
 from raycxr.tune._finish import finish
 from raycxr.tune._plan import SearchPlan
@@ -79,6 +80,7 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
     images = put_images(partition, cfg, plan.space.possible_values("image_size", plan.base))
     rows = []
     folds = outer_folds(partition, cfg, settings.nested)
+    print(fold_leakage(plan.directory, partition, cfg, folds, "Nested outer folds", OUTER_LEAKAGE_FILE), flush=True)
     for k, fold in enumerate(folds):
         outer_dir = plan.directory / NESTED_DIR / f"outer{k}"
         winner_file = outer_dir / WINNER_FILE

@@ -21,6 +21,7 @@ from raycxr.run import (
     load_partition,
     put_images,
     ray_session,
+    search_leakage,
     trainable,
 )
 from raycxr.train import TrainConfig, split_statistics
@@ -123,3 +124,4 @@ def _write_search_rows(directory: Path, partition: Partition, split: Split, cfg:
          (("train", split.train), ("val", split.val))]
     )  # fmt: skip
     write_atomic(directory / SEARCH_ROWS_FILE, frame.to_csv(index=False))
+    print(search_leakage(directory, partition, split, cfg), flush=True)  # duplicates across train/val

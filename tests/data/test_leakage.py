@@ -14,21 +14,30 @@ import pytest
 from PIL import Image
 
 from raycxr.data import (
-    _leakage,
+    AUDIT_SIZE,
+    Split,
+    _duplicates,
     audit,
     decode_dataset,
     dedupe_rows,
     duplicate_groups,
+    file_phashes,
     find_duplicates,
+    fold_parts,
     hash_files,
     index_folder,
+    leaked_test_rows,
     perceptual_hashes,
+    read_image,
+    straddle_summary,
+    straddling,
+    stratified_folds,
 )
-from raycxr.data._leakage import _popcount_swar
+from raycxr.data._phash import _popcount_swar
 from raycxr.data.synthetic import generate
 
 # 256 px, close to the 299 px of the Kaggle set: a 1-px shift is then as small a change as
-# it is on the real images (at 64 px it moves the hash as far as a different phantom).
+# it is on the real images. The audit hashes every file at AUDIT_SIZE whatever the training size.
 SIZE = 256
 
 # Planted copy -> (its source, how it was made). Copies are the 'test' role.
@@ -38,6 +47,8 @@ PLANTED = {
     "Normal/images/Normal-3-resized.png": ("Normal/images/Normal-3.png", "resize"),
     "Lung_Opacity/images/Lung_Opacity-2-q75.jpg": ("Lung_Opacity/images/Lung_Opacity-2.png", "jpeg"),
     "Normal/images/Normal-7-shifted.png": ("Normal/images/Normal-7.png", "shift"),
+    "Normal/images/Normal-9-shifted-x.png": ("Normal/images/Normal-9.png", "shift-x"),
+    "COVID/images/COVID-4-brighter.png": ("COVID/images/COVID-4.png", "brighter"),
 }
 
 
@@ -55,6 +66,10 @@ def _plant(root: Path) -> None:
             Image.fromarray(pixels).resize((320, 320), Image.Resampling.BILINEAR).save(dst)
         elif how == "shift":  # 1 px down, top row repeated
             Image.fromarray(np.concatenate([pixels[:1], pixels[:-1]])).save(dst)
+        elif how == "shift-x":  # 1 px right, left column repeated
+            Image.fromarray(np.concatenate([pixels[:, :1], pixels[:, :-1]], axis=1)).save(dst)
+        elif how == "brighter":  # +8 grey levels
+            Image.fromarray(np.clip(pixels.astype(np.int16) + 8, 0, 255).astype(np.uint8)).save(dst)
 
 
 class Planted:
@@ -69,7 +84,7 @@ class Planted:
         assert len(decoded.index) == len(self.index)
         self.images = decoded.images
         self.sha = [hashlib.sha256(p.read_bytes()).hexdigest() for p in self.index.paths]
-        self.phashes = perceptual_hashes(self.images)
+        self.phashes = file_phashes(self.index.paths, self.sha, cache)
         self.copies = np.array([name in PLANTED for name in self.rel])
         self.roles = np.where(self.copies, "test", "dev")
 
@@ -93,7 +108,7 @@ def _expected_pairs(p: Planted) -> dict[tuple[int, int], str]:
 
 def test_planted_copies_found_and_nothing_else(planted: Planted) -> None:
     pairs = find_duplicates(planted.sha, planted.phashes)
-    assert pairs.attrs == {"max_distance": 16, "hash_bits": 256}
+    assert pairs.attrs == {"max_distance": 288, "hash_bits": 2304}
     found = {(a, b): kind for a, b, kind in zip(pairs["row_a"], pairs["row_b"], pairs["kind"])}
     expected = _expected_pairs(planted)
     report = {(planted.rel[a], planted.rel[b]): d for a, b, d in zip(pairs["row_a"], pairs["row_b"], pairs["distance"])}
@@ -107,23 +122,23 @@ def test_distinct_phantoms_are_farther_than_the_threshold(planted: Planted) -> N
     originals = ~planted.copies
     sha = [h for h, keep in zip(planted.sha, originals) if keep]
     assert find_duplicates(sha, planted.phashes[originals]).empty
-    # The margin: the closest distinct phantoms are well beyond 16 bits (28 measured).
-    loose = find_duplicates(sha, planted.phashes[originals], max_distance=24)
+    # The margin: the closest distinct phantoms are well beyond 288 bits (~400 measured).
+    loose = find_duplicates(sha, planted.phashes[originals], max_distance=340)
     assert loose.empty, loose.sort_values("distance").head()
 
 
 def test_cross_role_counts(planted: Planted) -> None:
     result = audit(find_duplicates(planted.sha, planted.phashes), planted.roles)
     counts = result.counts.set_index(["role_a", "role_b"])
-    assert counts.loc[("dev", "test")].tolist() == [1, 4]  # exact, near
+    assert counts.loc[("dev", "test")].tolist() == [1, 6]  # exact, near
     assert counts.loc[("test", "test")].tolist() == [0, 1]  # the two copies of COVID-1
     assert counts.loc[("dev", "dev")].tolist() == [0, 0]
-    assert result.count("test", "dev", kind="exact") == 1 and result.count("dev", "test") == 5
-    assert result.n_exact == 1 and result.n_near == 5 and len(result.leaks) == 5
+    assert result.count("test", "dev", kind="exact") == 1 and result.count("dev", "test") == 7
+    assert result.n_exact == 1 and result.n_near == 7 and len(result.leaks) == 7
     summary = result.summary()
-    assert "1 exact-duplicate and 5 near-duplicate pair(s)" in summary
-    assert "5 pair(s) cross roles" in summary and "dev–test: 1 exact, 4 near" in summary
-    assert "4 group(s) holding 9 images" in summary and "would drop 5" in summary
+    assert "1 exact-duplicate and 7 near-duplicate pair(s)" in summary
+    assert "7 pair(s) cross roles" in summary and "dev–test: 1 exact, 6 near" in summary
+    assert "6 group(s) holding 13 images (largest 3)" in summary and "would drop 7" in summary
 
     # Same rows, fold roles: each copy lands in the fold after its source's.
     folds = np.array([f"fold{i % 3}" for i in range(len(planted.roles))], dtype=object)
@@ -163,14 +178,14 @@ def test_csv_lists_pairs_with_relative_paths(planted: Planted, tmp_path: Path) -
     assert written == tmp_path / "leakage.csv"
     table = pd.read_csv(written)
     assert list(table.columns) == ["file_a", "file_b", "class_a", "class_b", "role_a", "role_b", "kind", "distance"]
-    assert len(table) == 6
+    assert len(table) == 8
     for name in [*table["file_a"], *table["file_b"]]:
         assert not Path(name).is_absolute() and (planted.root / name).is_file(), name
     jpeg = table[(table["file_a"] == "COVID/images/COVID-1.png") & (table["file_b"].str.endswith("from-COVID-1.jpg"))]
     assert jpeg[["class_a", "class_b", "role_a", "role_b", "kind"]].values.tolist() == [
         ["COVID", "Viral Pneumonia", "dev", "test", "near"]
     ]
-    assert table["role_a"].ne(table["role_b"]).tolist() == [True] * 5 + [False]  # leaks first
+    assert table["role_a"].ne(table["role_b"]).tolist() == [True] * 7 + [False]  # leaks first
     assert table["kind"].iloc[0] == "exact"
 
 
@@ -179,9 +194,13 @@ def test_content_hashes_and_imagehash_layout(planted: Planted) -> None:
     image = planted.images[0]
     h8 = perceptual_hashes(planted.images[:1], hash_size=8)
     assert h8.shape == (1, 1) and f"{h8[0, 0]:016x}" == str(imagehash.phash(Image.fromarray(image)))
-    h16 = planted.phashes[0]
+    h16 = perceptual_hashes(planted.images[:1], hash_size=16)[0]
     assert "".join(f"{w:016x}" for w in h16) == str(imagehash.phash(Image.fromarray(image), hash_size=16))
     assert perceptual_hashes(planted.images[:2], hash_size=5).shape == (2, 1)  # 25 bits, zero-padded
+    # The audit's hash: the file decoded at AUDIT_SIZE (bilinear), 48 x 48 = 2304 bits.
+    audit_image = read_image(planted.index.paths[0], AUDIT_SIZE, "bilinear")
+    assert planted.phashes.shape == (len(planted.index), 36)
+    assert np.array_equal(planted.phashes[0], perceptual_hashes(audit_image[None])[0])
 
 
 def _brute_force(sha: list[str], words: np.ndarray, max_distance: int) -> dict[tuple[int, int], tuple[str, int]]:
@@ -200,7 +219,7 @@ def _brute_force(sha: list[str], words: np.ndarray, max_distance: int) -> dict[t
 @pytest.mark.parametrize("n_words", [1, 4])
 def test_pair_finder_matches_brute_force(n_words: int, swar: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if swar:  # what numpy < 2.0 (no np.bitwise_count) runs
-        monkeypatch.setattr(_leakage, "_popcount", _popcount_swar)
+        monkeypatch.setattr(_duplicates, "_popcount", _popcount_swar)
     rng = np.random.default_rng(n_words)
     n, bits = 200, 64 * n_words
     words = rng.integers(0, 2**64, size=(n, n_words), dtype=np.uint64, endpoint=False)
@@ -231,11 +250,17 @@ def test_popcount_fallback_matches_python() -> None:
 
 
 def test_groups_and_dedupe_on_chains() -> None:
+    # 3 ~ 5 ~ 8 but 3 and 8 are no pair: complete linkage keeps 8 out of {3, 5}.
     pairs = np.array([[3, 5], [5, 8], [1, 2]])
-    assert duplicate_groups(9, pairs).tolist() == [0, 1, 1, 2, 3, 2, 4, 5, 2]
-    assert dedupe_rows(9, pairs).tolist() == [0, 1, 3, 4, 6, 7]
+    assert duplicate_groups(9, pairs).tolist() == [0, 1, 1, 2, 3, 2, 4, 5, 6]
+    assert dedupe_rows(9, pairs).tolist() == [0, 1, 3, 4, 6, 7, 8]
     order = [8, 2, 0, 1, 3, 4, 5, 6, 7]
-    assert dedupe_rows(9, pairs, order=order).tolist() == [0, 2, 4, 6, 7, 8]
+    assert dedupe_rows(9, pairs, order=order).tolist() == [0, 2, 3, 4, 6, 7, 8]
+    # Closest pair first: 5 ~ 8 (2 bits) joins before 3 ~ 5 (9 bits), and 3 stays alone.
+    table = pd.DataFrame({"row_a": [3, 5], "row_b": [5, 8], "kind": ["near", "near"], "distance": [9, 2]})
+    assert duplicate_groups(9, table).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 5]
+    # A full triangle is one group.
+    assert duplicate_groups(4, np.array([[0, 1], [1, 2], [0, 2]])).tolist() == [0, 0, 0, 1]
     assert dedupe_rows(4, np.zeros((0, 2), dtype=int)).tolist() == [0, 1, 2, 3]
     assert find_duplicates([], np.zeros(0, dtype=np.uint64)).empty
     assert find_duplicates(["x"], np.zeros((1, 4), dtype=np.uint64)).empty
@@ -280,3 +305,104 @@ def test_bad_input_is_named() -> None:
         audit(pairs, ["dev"])
     with pytest.raises(ValueError, match=r"roles must be 1-D"):
         audit(pairs, [["dev"] * 3])
+
+
+# --------------------------------------------------------------------------- audit resolution and cache
+
+
+def test_hashes_are_cached_by_content_and_need_no_second_decode(planted: Planted, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    paths, sha = planted.index.paths[:4], planted.sha[:4]
+    first = file_phashes(paths, sha, cache)
+    assert np.array_equal(first, planted.phashes[:4])
+    assert len(list((cache / "phash").glob("*.npz"))) == 1
+    # The files are gone: the second run reads every hash from the store, decoding nothing.
+    gone = [tmp_path / f"moved-{i}.png" for i in range(4)]
+    assert np.array_equal(file_phashes(gone, sha, cache), first)
+    with pytest.raises(OSError, match=r"moved-0\.png"):
+        file_phashes(gone, sha, cache, use_cache=False)
+
+
+def test_chain_of_close_but_distinct_images_is_not_merged(planted: Planted, tmp_path: Path) -> None:
+    """a, a shifted 1 px, a shifted 2 px: each step within the threshold, the ends beyond it."""
+    root = tmp_path / "chain"
+    root.mkdir()
+    with Image.open(planted.root / "Normal/images/Normal-2.png") as image:
+        pixels = np.asarray(image.convert("L"))
+    paths = []
+    for shift in range(3):
+        path = root / f"step-{shift}.png"
+        Image.fromarray(np.concatenate([np.repeat(pixels[:, :1], shift, axis=1), pixels[:, : SIZE - shift]], 1)).save(
+            path
+        )
+        paths.append(path)
+    sha = hash_files(paths)
+    pairs = find_duplicates(sha, file_phashes(paths, sha, tmp_path / "cache"))
+    assert pairs[["row_a", "row_b"]].values.tolist() == [[0, 1], [1, 2]], pairs  # a ~ b ~ c, a ≁ c
+    assert duplicate_groups(3, pairs).tolist() in ([0, 0, 1], [0, 1, 1])
+    assert len(dedupe_rows(3, pairs)) == 2  # one of the close pair goes; the distinct end stays
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+def test_duplicates_straddling_cv_folds_are_reported(planted: Planted) -> None:
+    pairs = find_duplicates(planted.sha, planted.phashes)
+    labels = planted.index.labels
+    splits = stratified_folds(labels, 3, 0.1, seed=0)
+    parts = fold_parts(splits)
+    assert sorted(parts) == list(range(len(labels)))
+    expected = [(a, b) for a, b in _expected_pairs(planted) if parts[a] != parts[b]]
+    assert expected, "the planted copies should land in different folds"
+    straddle = straddling(pairs, parts)
+    assert list(zip(straddle["row_a"], straddle["row_b"])) == sorted(expected)
+    assert straddle.attrs["considered"] == len(pairs) and straddle.attrs["parts"] == ["fold1", "fold2", "fold3"]
+    assert all(straddle["part_a"] != straddle["part_b"])
+    summary = straddle_summary(straddle, "CV folds")
+    assert summary.startswith(f"CV folds: {len(expected)} of {len(pairs)} duplicate pair(s)")
+    # Only some rows partitioned (e.g. the dev rows): pairs with an image outside are ignored.
+    dev_only = {r: p for r, p in parts.items() if not planted.copies[r]}
+    assert straddling(pairs, dev_only).attrs["considered"] == 0
+    assert "no duplicate pair straddles" in straddle_summary(straddling(pairs, dev_only), "CV folds")
+
+
+def test_straddling_by_file_and_train_val() -> None:
+    pairs = pd.DataFrame(
+        {
+            "file_a": ["a.png", "b.png", "c.png"],
+            "file_b": ["x.png", "y.png", "t.png"],
+            "kind": ["exact", "near", "near"],
+        }
+    )
+    parts = {"a.png": "train", "x.png": "val", "b.png": "train", "y.png": "train"}  # t.png: a test image
+    straddle = straddling(pairs, parts)
+    assert straddle[["file_a", "file_b", "part_a", "part_b"]].values.tolist() == [["a.png", "x.png", "train", "val"]]
+    assert straddle.attrs["considered"] == 2
+    assert straddle_summary(straddle, "Search train/validation") == (
+        "Search train/validation: 1 of 2 duplicate pair(s) (1 exact, 0 near) straddle two parts and leak across "
+        "them (train–val: 1)."
+    )
+    assert straddling(pairs.iloc[:0], parts).empty
+    # Test images with a duplicate outside test: left out for the leak-free test metrics.
+    assert leaked_test_rows(pairs, ["t.png", "x.png"]) == ["t.png", "x.png"]
+    assert leaked_test_rows(pairs, ["a.png", "x.png"]) == []  # a pair within test leaks nothing
+    rows = pd.DataFrame({"row_a": [0, 1, 4], "row_b": [5, 6, 7]})
+    assert leaked_test_rows(rows, [5, 7]) == [5, 7]
+    # Labels per row as a sequence; None is a row in no part.
+    labels = ["f1", "f1", None, None, "f2", "f2", "f1", "f2"]
+    assert straddling(rows, labels)[["row_a", "row_b"]].values.tolist() == [[0, 5]]
+
+
+def test_bad_boundary_input_is_named() -> None:
+    with pytest.raises(ValueError, match=r"pairs needs columns row_a, row_b .* or file_a, file_b"):
+        straddling(pd.DataFrame({"a": [1]}), {})
+    with pytest.raises(ValueError, match=r"straddle must be the table of straddling\(\)"):
+        straddle_summary(pd.DataFrame({"row_a": [1]}), "CV folds")
+    with pytest.raises(ValueError, match=r"row 3 is in the test set of fold1 and fold2"):
+        fold_parts(
+            [Split(np.array([0]), np.array([1]), np.array([3])), Split(np.array([0]), np.array([1]), np.array([3]))]
+        )
+    with pytest.raises(ValueError, match=r"size must be an integer >= 32, got 16"):
+        file_phashes([], [], size=16)
+    with pytest.raises(ValueError, match=r"content_hashes has 1 entries but paths has 0"):
+        file_phashes([], ["x"])
