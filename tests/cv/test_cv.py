@@ -148,6 +148,18 @@ def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path
     f1_row = metrics.query("config == 'paper' and metric == 'f1_macro'").iloc[0]
     assert f1_row["ci_low"] <= f1_row["ci_high"]
     assert f"{f1_row['value']:.3f} [{f1_row['ci_low']:.3f}, {f1_row['ci_high']:.3f}]" in report
+    # Each interval says what it resampled: the tiny set's test images were drawn image by image.
+    assert set(metrics["unit"].dropna()) == {"image (stratified by class)"} and (metrics["resamples"] > 0).all()
+    assert "resampling the unit the test set was drawn by (image (stratified by class), 200 resamples)" in report
+    # Every evaluated configuration's refit is kept with its record; selection.json names the CV's choice.
+    selection = json.loads((cv_dir / "selection.json").read_text())
+    assert selection["selected"] == result.best and set(selection["evaluated"]) == {top, "paper"}
+    for config in (top, "paper"):
+        refit = json.loads((cv_dir / "refits" / config / "refit.json").read_text())
+        assert refit["decision"]["rule"] == "argmax" and refit["test"]["f1_macro"]["value"] == pytest.approx(
+            metrics.query("config == @config and metric == 'f1_macro'")["value"].iloc[0]
+        )
+        assert (cv_dir / "refits" / config / "model.pt").stat().st_size > 1000
     calibration = pd.read_csv(cv_dir / "test_calibration.csv").set_index("config")
     assert (calibration["temperature"] > 0).all() and "ECE after" in report and "## Model card" in report
     paper_f1 = summary.query("config == 'paper' and set == 'test' and metric == 'f1_macro'").iloc[0]
@@ -236,3 +248,7 @@ def test_no_test_image_ever_trains_validates_or_selects(small_dataset: Path, tmp
     assert not test & set(learned["file"]), "a test image was trained or validated on"
     assert set(rows.loc[(rows["fold"].astype(str) == "refit") & (rows["part"] == "test"), "file"]) == test
     assert not test & set(rows.loc[rows["fold"].astype(str) != "refit", "file"])  # CV lives inside dev
+    # A group split's test set was drawn by group: its intervals resample groups (with at least 20 of them).
+    n_groups = splits.loc[splits["role"] == "test", "group"].nunique()
+    units = set(pd.read_csv(experiment / "cv" / "test_metrics.csv")["unit"].dropna())
+    assert units == ({f"group ({n_groups} groups)"} if n_groups >= 20 else {"image (stratified by class)"})

@@ -12,6 +12,7 @@ import ray
 import torch
 
 from raycxr.data import content_hash, index_folder, read_image
+from raycxr.evaluation import confusion_counts, f1_from_counts
 from raycxr.experiment import BEST_FILE, TRIALS_FILE
 from raycxr.export.__main__ import main as export_main
 from raycxr.predict import ModelError, latest_state, load_model, predict_files
@@ -66,7 +67,10 @@ def test_experiment_best_trial_and_trial_option(experiment: Path, tiny_dataset: 
     cfg = loaded.config.model_copy(update={"device": "cpu"})
     _, expected = evaluate_state(cfg, state, images, index.labels[rows], index.classes, np.arange(len(rows)))
     result = predict_files(loaded, [index.paths[r] for r in rows])
-    np.testing.assert_allclose(result.probabilities, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(result.probabilities, loaded.rule.calibrate(expected), atol=1e-5, rtol=0)
+    # The configuration is the one the trial recorded when it started (nothing rebuilds it).
+    recorded = json.loads((experiment / f"trial_{best['trial_id']}" / "train_config.json").read_text())
+    assert recorded["lr"] == loaded.config.lr and recorded["backbone"] == "resnet18"
 
     trials = pd.read_csv(experiment / TRIALS_FILE, dtype={"trial_id": str})
     other = next(t for t in trials["trial_id"] if t != best["trial_id"])
@@ -91,19 +95,78 @@ def test_experiment_bundle_predicts_as_the_experiment(
     np.testing.assert_allclose(bundled.probabilities, reference.probabilities, atol=1e-4, rtol=0)
 
 
-def test_cv_folder_gives_the_selected_trial_with_its_temperature(experiment: Path, pngs: list[Path]) -> None:
+def _predict_test_set(cv: Path, config: str, tiny_dataset: Path, **load) -> tuple[dict[str, float], object]:
+    """``predict`` on the CV's test images: its accuracy and macro-F1, computed from predict's classes."""
+    files = pd.read_csv(cv / "rows.csv").query("fold == 'refit' and part == 'test'")["file"].tolist()
+    index = index_folder(tiny_dataset)
+    label_of = {p.relative_to(tiny_dataset).as_posix(): int(y) for p, y in zip(index.paths, index.labels)}
+    loaded = load_model(cv, **load)
+    result = predict_files(loaded, [tiny_dataset / f for f in files])
+    assert not result.failures and loaded.details["cv_config"] == config
+    y = np.array([label_of[f] for f in files])
+    k = len(loaded.classes)
+    return {"accuracy": float(np.mean(result.predicted == y)),
+            "f1_macro": f1_from_counts(confusion_counts(y, result.predicted, k))}, loaded  # fmt: skip
+
+
+def _table(cv: Path, config: str) -> dict[str, float]:
+    metrics = pd.read_csv(cv / "test_metrics.csv").query("config == @config").set_index("metric")["value"]
+    return {"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
+
+
+def test_cv_folder_serves_the_refit_its_test_table_scored(
+    experiment: Path, tiny_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from raycxr.cv import CVSettings, run_cv
 
     run_cv(CVSettings(experiment=experiment, top_k=1, baselines="none", folds=2, bootstrap=100))
     cv = experiment / "cv"
     best = json.loads((experiment / BEST_FILE).read_text())
-    loaded = load_model(cv)
-    assert loaded.kind == "cv" and loaded.details["cv_selected"] == f"top1-{best['trial_id']}"
-    assert loaded.details["trial_id"] == best["trial_id"] and loaded.threshold is None  # four classes
-    calibration = pd.read_csv(cv / "test_calibration.csv").set_index("config")
-    assert loaded.temperature == pytest.approx(calibration.loc[loaded.details["cv_selected"], "temperature"])
-    images = np.stack([read_image(p, 32) for p in pngs])
-    with torch.no_grad():
-        logits = load_model(experiment).model(torch.from_numpy(images))
-    expected = torch.softmax(logits / loaded.temperature, dim=1).numpy()
-    np.testing.assert_allclose(predict_files(loaded, pngs).probabilities, expected, atol=1e-5, rtol=0)
+    selected = f"top1-{best['trial_id']}"
+    assert json.loads((cv / "selection.json").read_text())["selected"] == selected
+    got, loaded = _predict_test_set(cv, selected, tiny_dataset)
+    assert got == pytest.approx(_table(cv, selected), abs=1e-12)  # the same classes as the test table
+    # The weights are the refit's (kept in cv/refits/), not the search trial's.
+    refit = torch.load(cv / "refits" / selected / "model.pt", weights_only=True)
+    for name, tensor in loaded.model.state_dict().items():
+        assert torch.equal(tensor, refit[name]), name
+    record = json.loads((cv / "refits" / selected / "refit.json").read_text())
+    assert loaded.rule.to_dict() == record["decision"] and record["data_sha256"] == content_hash(
+        experiment / "splits.csv"
+    )
+    assert f"configuration {selected} (CV-selected), refit on dev" in loaded.source
+    assert "test macro-F1" in loaded.source and "[" in loaded.source  # the report's CI
+    with pytest.raises(ModelError, match=f"--config 'nope': the CV evaluated {selected}"):
+        load_model(cv, config="nope")
+
+
+def test_cv_selecting_a_baseline_is_what_predict_and_export_serve(
+    experiment: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The paper's configuration wins a CV it alone runs: its refit, trained only inside the CV, is served."""
+    import shutil
+
+    from raycxr.cv import CVSettings, run_cv
+
+    copy = tmp_path / "exp"
+    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns("cv"))
+    settings = CVSettings(experiment=copy, top_k=0, baselines="paper", folds=2, bootstrap=100,
+                          set=["weights=none", "epochs=1", "image_size=32"], keep_refits="selected")  # fmt: skip
+    run_cv(settings)
+    cv = copy / "cv"
+    got, loaded = _predict_test_set(cv, "paper", tiny_dataset)
+    assert got == pytest.approx(_table(cv, "paper"), abs=1e-12)
+    assert loaded.config.backbone == "mobilenet_v2" and loaded.config.loss == "attention"
+    out = tmp_path / "bundle"
+    assert export_main([str(cv), str(out)]) == 0
+    info = json.loads((out / "bundle.json").read_text())
+    assert info["source"]["cv_config"] == "paper" and info["decision"] == loaded.rule.to_dict()
+    assert info["source"]["test"]["f1_macro"]["value"] == pytest.approx(_table(cv, "paper")["f1_macro"])
+    files = sorted((tiny_dataset / "Normal" / "images").glob("*.png"))[:6]
+    np.testing.assert_allclose(
+        predict_files(load_model(out), files).probabilities, predict_files(loaded, files).probabilities, atol=1e-4
+    )
+    (cv / "selection.json").unlink()  # a cv/ folder of an older raycxr
+    with pytest.raises(ModelError, match=r"run it again: python -m raycxr\.cv") as error:
+        load_model(cv)
+    assert "\n" not in str(error.value)
