@@ -9,7 +9,8 @@ from raycxr.data._cache import (
     decode_dataset,
     default_cache_dir,
 )
-from raycxr.data._index import DatasetIndex, index_csv, index_dataset, index_folder
+from raycxr.data._hashing import content_hash, hash_files, hash_index
+from raycxr.data._index import DatasetIndex, data_root, index_csv, index_dataset, index_folder, relative_files
 from raycxr.data._io import ModalityWarning, is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
@@ -19,18 +20,7 @@ from raycxr.data._leakage import (
     find_duplicates,
     perceptual_hashes,
 )
-from raycxr.data._manifest import (
-    Manifest,
-    TestSpec,
-    content_hash,
-    data_root,
-    hash_files,
-    hash_index,
-    make_manifest,
-    read_manifest,
-    relative_files,
-    verify_manifest,
-)
+from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
 from raycxr.data._splits import (
     PredefinedFolds,
     Split,
@@ -42,6 +32,7 @@ from raycxr.data._splits import (
     train_val_split,
 )
 from raycxr.data._task import select_task
+from raycxr.data._testset import TestSpec, draw_test
 
 __all__ = [
     "BadImagesError",
@@ -60,6 +51,7 @@ __all__ = [
     "decode_dataset",
     "dedupe_rows",
     "default_cache_dir",
+    "draw_test",
     "duplicate_groups",
     "find_duplicates",
     "fold_files_in",
