@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from raycxr.data._index import IMAGE_SUFFIXES, DatasetIndex, relative_files
+from raycxr.data._filelists import match_file_list
+from raycxr.data._index import DatasetIndex, relative_files
 from raycxr.data._listing import listing
 
 _MAX_GROUP_FOLDS = 20
@@ -160,40 +160,17 @@ def _sources_test(groups: list[str], spec: TestSpec) -> np.ndarray:
     return np.isin(np.asarray(groups, dtype=object), list(spec.sources))
 
 
-def _files_test(files: list[str], groups: list[str], spec: TestSpec) -> np.ndarray:
-    csv = spec.files
-    assert csv is not None
-    if not csv.is_file():
-        raise ValueError(f"Test files CSV {csv} does not exist.")
-    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    columns = [c for c in ("file", "FILE NAME") if c in table.columns]
-    if len(columns) != 1:
-        problem = "both" if columns else "neither"
-        raise ValueError(
-            f"{csv}: has {problem} of the columns 'file' and 'FILE NAME' (columns: {list(table.columns)}); "
-            "give exactly one."
-        )
-    names = [n.strip() for n in table[columns[0]] if n.strip()]
-    if not names:
-        raise ValueError(f"{csv}: names no test image.")
-    if columns[0] == "file":
-        keys = [posixpath.normpath(f) for f in files]
-        wanted = [posixpath.normpath(n.replace("\\", "/")) for n in names]
-    else:  # the paper's fold files: file names without suffix, any case
-        keys = [posixpath.basename(f).rsplit(".", 1)[0].upper() for f in files]
-        wanted = [n.rsplit(".", 1)[0].upper() if Path(n).suffix.lower() in IMAGE_SUFFIXES else n.upper() for n in names]
-        counts = pd.Series(keys).value_counts()
-        ambiguous = sorted(set(wanted) & set(counts.index[counts > 1]))
-        if ambiguous:
-            raise ValueError(f"{csv}: name(s) {listing(ambiguous)} match more than one image; use a 'file' column.")
-    unknown = sorted(set(wanted) - set(keys))
-    if unknown:
-        raise ValueError(f"{csv}: {len(unknown)} test image(s) are not in the dataset: {listing(unknown)}")
-    test = np.isin(np.asarray(keys, dtype=object), wanted)
+def _files_test(index: DatasetIndex, root: str | Path, groups: list[str], spec: TestSpec) -> np.ndarray:
+    """The images the list ``spec.files`` names (row-aligned with ``index``); groups checked with ``group``."""
+    assert spec.files is not None
+    test = np.zeros(len(index), dtype=bool)
+    test[match_file_list(spec.files, index, root, kind="Test files CSV")] = True
     if spec.group:
         straddling = sorted(set(np.asarray(groups)[test]) & set(np.asarray(groups)[~test]))
         if straddling:
-            raise ValueError(f"{csv}: group(s) {listing(straddling)} have images in both dev and test (group=True).")
+            raise ValueError(
+                f"{spec.files}: group(s) {listing(straddling)} have images in both dev and test (group=True)."
+            )
     return test
 
 
@@ -229,7 +206,7 @@ def draw_test(index: DatasetIndex, root: str | Path, spec: TestSpec) -> np.ndarr
     elif spec.sources is not None:
         drawn = _sources_test(groups, spec)
     else:
-        drawn = _files_test([files[i] for i in order], groups, spec)
+        drawn = _files_test(index, root, all_groups, spec)[order]
     _check_both_roles(drawn, labels, index.classes, spec.describe())
     test = np.zeros(len(index), dtype=bool)
     test[order] = drawn

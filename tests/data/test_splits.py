@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 from raycxr.data import (
+    TestSpec,
+    draw_test,
     fold_files_in,
     holdout_split,
     index_folder,
@@ -285,3 +287,37 @@ def test_a_group_split_without_a_class_is_an_error_in_training_and_a_warning_in_
     with pytest.warns(UserWarning, match=r"^split 'group': .*: holdout: 'COVID', 'Normal', 'Lung_Opacity'$"):
         _, holdout = holdout_split(LABELS, 0.2, seed=0, groups=two_per_class, classes=CLASSES)
     assert set(LABELS[holdout]) == {2}
+
+
+def test_fold_files_and_test_lists_match_names_by_one_rule(shared_stems: Path, tmp_path: Path) -> None:
+    """A list means the same images as a fold file and as a test set (one matcher): names with or
+    without suffix, any case, shared names told apart by a class column, or a ``file`` column of paths."""
+    index = index_folder(shared_stems)
+    lists = [
+        _rows(tmp_path / "names.csv", "FILE NAME,label", ["C-1.PNG,0", "x-1,1", "n-1,1", "x-2,2", "v-1.png,2"]),
+        _rows(
+            tmp_path / "paths.csv",
+            "file",
+            [
+                "COVID/images/c-1.png",
+                "Normal/images/x-1.png",
+                "./Normal/images/n-1.png",
+                "Viral Pneumonia/images/v-1.png",
+            ],
+        ),
+    ]
+    for csv in lists:
+        (fold,) = read_fold_files(index, [csv], root=shared_stems).test_sets
+        test = draw_test(index, shared_stems, TestSpec(files=csv))
+        assert np.array_equal(np.flatnonzero(test), fold), csv.name
+    assert _named(index, read_fold_files(index, lists[:1]).test_sets[0]) == [
+        "COVID/c-1",
+        "Normal/n-1",
+        "Normal/x-1",
+        "Viral Pneumonia/v-1",
+        "Viral Pneumonia/x-2",
+    ]
+    with pytest.raises(ValueError, match=r"^.*paths\.csv: a 'file' column names paths relative to the data root"):
+        read_fold_files(index, lists[1:])
+    with pytest.raises(ValueError, match=r"^Fold file .*nope\.csv does not exist\.$"):
+        read_fold_files(index, [tmp_path / "nope.csv"])
