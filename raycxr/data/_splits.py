@@ -1,4 +1,9 @@
-"""Train / validation / test splits: the paper's protocol, group-aware and predefined folds."""
+"""Train / validation / test splits: the paper's protocol, group-aware and predefined folds.
+
+The held-out test set outside every fold is drawn by :func:`~raycxr.data.draw_test`
+(:mod:`raycxr.data._testset`), the one implementation behind ``--holdout-fraction`` and an
+experiment's ``--test-fraction``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ import numpy as np
 from sklearn.model_selection import (
     StratifiedGroupKFold,
     StratifiedKFold,
-    StratifiedShuffleSplit,
     train_test_split,
 )
 
@@ -177,57 +181,6 @@ def stratified_folds(
         ]
         _warn_missing_classes(tested, np.unique(labels[rows]), labels, classes)
     return splits
-
-
-def holdout_split(
-    labels: np.ndarray,
-    fraction: float,
-    seed: int = 0,
-    groups: np.ndarray | None = None,
-    classes: Sequence[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Set aside a stratified (group-aware when groups are given) held-out test set.
-
-    Args:
-        labels: Label of every row of the index.
-        fraction: Fraction of the rows held out (``0``: none).
-        seed: Shuffling seed.
-        groups: When given, no group is split between holdout and development rows.
-        classes: Class names by label, for messages.
-
-    Returns:
-        ``(development_rows, holdout_rows)``; with ``fraction == 0`` the holdout is empty.
-
-    Raises:
-        ValueError: A fraction outside [0, 1); with groups, fewer groups than the fraction
-            needs, or development rows that lack a class.
-
-    Warns:
-        UserWarning: With groups, the holdout lacks a class.
-    """
-    rows = np.arange(len(labels))
-    if fraction == 0.0:
-        return rows, rows[:0]
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"holdout_fraction must lie in [0, 1), got {fraction}.")
-    if groups is None:
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        dev, hold = next(splitter.split(rows, labels))
-    else:
-        n_splits = max(2, round(1.0 / fraction))
-        n_groups = len(np.unique(groups))
-        if n_groups < n_splits:
-            larger = f"holdout_fraction {1 / n_groups:.3g} or more, 0" if n_groups >= 2 else "holdout_fraction 0"
-            raise ValueError(
-                f"split 'group': the data has {_groups(n_groups)}, but holdout_fraction {fraction} takes one of "
-                f"{n_splits} parts of them and needs at least {n_splits}; use {larger} (no holdout) "
-                "or split 'stratified'."
-            )
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        dev, hold = next(splitter.split(rows, labels, groups))
-        _check_training_classes(dev, rows, labels, groups, classes, "the development set", "the holdout set")
-        _warn_missing_classes([("holdout", hold)], np.unique(labels), labels, classes)
-    return np.sort(dev), np.sort(hold)
 
 
 @dataclasses.dataclass(frozen=True)

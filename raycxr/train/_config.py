@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from raycxr.data import TestSpec
 from raycxr.losses import LOSSES, check_loss_params, loss_params, loss_spec
 from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_backbone, get_head, head_names
 
@@ -54,7 +55,11 @@ class TrainConfig(BaseModel):
     folds: int = Field(10, ge=2, description="number of folds")
     fold: int = Field(0, ge=0, description="which fold is the test set (0-based)")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of the non-test images used for validation")
-    holdout_fraction: float = Field(0.0, ge=0, lt=1, description="fraction held out from all folds as a final test set")
+    holdout_fraction: float = Field(
+        0.0,
+        description="fraction held out from all folds as a final test set: round(fraction x count) images of each "
+        "class, 0 or in (0, 0.5] (drawn as an experiment's --test-fraction)",
+    )
     folds_dir: Path | None = Field(
         None, description="folder of fold*.csv files ('FILE NAME' column) for split=predefined"
     )
@@ -129,6 +134,12 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known_head(cls, value: str) -> str:
         get_head(value)
+        return value
+
+    @field_validator("holdout_fraction")
+    @classmethod
+    def _holdout_fraction(cls, value: float) -> float:
+        TestSpec(fraction=value)  # the one rule of a test fraction
         return value
 
     @field_validator("weights")
