@@ -10,8 +10,16 @@ from raycxr.data._cache import (
     default_cache_dir,
 )
 from raycxr.data._hashing import content_hash, hash_files, hash_index
-from raycxr.data._index import DatasetIndex, data_root, index_csv, index_dataset, index_folder, relative_files
-from raycxr.data._io import ModalityWarning, is_dicom, read_gray, read_image
+from raycxr.data._index import (
+    IMAGE_SUFFIXES,
+    DatasetIndex,
+    data_root,
+    index_csv,
+    index_dataset,
+    index_folder,
+    relative_files,
+)
+from raycxr.data._io import Interpolation, is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -21,6 +29,7 @@ from raycxr.data._leakage import (
     perceptual_hashes,
 )
 from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
+from raycxr.data._pixels import ModalityWarning
 from raycxr.data._splits import (
     PredefinedFolds,
     Split,
@@ -34,9 +43,11 @@ from raycxr.data._task import select_task
 from raycxr.data._testset import TestSpec, draw_test
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "BadImagesError",
     "DatasetIndex",
     "DecodedImages",
+    "Interpolation",
     "LeakageAudit",
     "Manifest",
     "ModalityWarning",
