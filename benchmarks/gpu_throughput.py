@@ -33,7 +33,9 @@ from raycxr.train._feed import frozen_activations, place, use_bf16
 
 
 def _fresh(freeze: float, device: torch.device):
-    model = build_model(4, weights="none", freeze_ratio=freeze, head="gmp", seed=0).to(device)
+    model = build_model("mobilenet_v2", num_classes=4, weights="none", freeze_ratio=freeze, head="gmp", seed=0).to(
+        device
+    )
     criterion = WeightedCrossEntropy([1.0, 1.2, 0.8, 1.5]).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     return model, criterion, optimizer

@@ -45,7 +45,9 @@ def plain_epoch(model, criterion, optimizer, images: torch.Tensor, labels: torch
 
 
 def _fresh(backbone: str, freeze: float, size: int):
-    model = build_model(4, weights="none", freeze_ratio=freeze, head="gmp", seed=0, backbone=backbone, image_size=size)
+    model = build_model(
+        backbone, num_classes=4, weights="none", freeze_ratio=freeze, head="gmp", seed=0, image_size=size
+    )
     criterion = WeightedCrossEntropy([1.0, 1.2, 0.8, 1.5])
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     return model, criterion, optimizer

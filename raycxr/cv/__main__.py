@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from raycxr.cv._cv import CVSettings, run_cv
-from raycxr.train._cli import add_config_options, run_from_args
+from raycxr.train import add_config_options, run_from_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:

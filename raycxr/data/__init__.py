@@ -10,8 +10,17 @@ from raycxr.data._cache import (
     default_cache_dir,
 )
 from raycxr.data._duplicates import dedupe_rows, duplicate_groups, find_duplicates
-from raycxr.data._index import DatasetIndex, index_csv, index_dataset, index_folder
-from raycxr.data._io import Interpolation, ModalityWarning, is_dicom, read_gray, read_image
+from raycxr.data._hashing import content_hash, hash_files, hash_index
+from raycxr.data._index import (
+    IMAGE_SUFFIXES,
+    DatasetIndex,
+    data_root,
+    index_csv,
+    index_dataset,
+    index_folder,
+    relative_files,
+)
+from raycxr.data._io import Interpolation, is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -20,33 +29,24 @@ from raycxr.data._leakage import (
     straddle_summary,
     straddling,
 )
-from raycxr.data._manifest import (
-    Manifest,
-    TestSpec,
-    content_hash,
-    data_root,
-    hash_files,
-    hash_index,
-    make_manifest,
-    read_manifest,
-    relative_files,
-    verify_manifest,
-)
+from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
 from raycxr.data._phash import AUDIT_SIZE, file_phashes, perceptual_hashes
+from raycxr.data._pixels import ModalityWarning
 from raycxr.data._splits import (
     PredefinedFolds,
     Split,
     fold_files_in,
-    holdout_split,
     predefined_splits,
     read_fold_files,
     stratified_folds,
     train_val_split,
 )
 from raycxr.data._task import select_task
+from raycxr.data._testset import TestSpec, draw_test
 
 __all__ = [
     "AUDIT_SIZE",
+    "IMAGE_SUFFIXES",
     "BadImagesError",
     "DatasetIndex",
     "DecodedImages",
@@ -64,6 +64,7 @@ __all__ = [
     "decode_dataset",
     "dedupe_rows",
     "default_cache_dir",
+    "draw_test",
     "duplicate_groups",
     "file_phashes",
     "find_duplicates",
@@ -71,7 +72,6 @@ __all__ = [
     "fold_parts",
     "hash_files",
     "hash_index",
-    "holdout_split",
     "index_csv",
     "index_dataset",
     "index_folder",

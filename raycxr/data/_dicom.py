@@ -21,7 +21,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, c
 from pydicom.pixels.decoders.base import Decoder
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from raycxr.data._io import ModalityWarning, one_line, to_uint8
+from raycxr.data._pixels import ModalityWarning, one_line, to_uint8
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX"})
 """Modalities read without a warning: computed and digital radiography."""

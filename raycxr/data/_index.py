@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,15 @@ def index_dataset(source: str | Path) -> DatasetIndex:
     if source.suffix.lower() == ".csv":
         return index_csv(source)
     return index_folder(source)
+
+
+def data_root(root: str | Path) -> Path:
+    """The folder a dataset's relative paths start from: ``root`` itself, or a dataset CSV's folder."""
+    root = Path(root).expanduser().resolve()
+    return root if root.is_dir() else root.parent
+
+
+def relative_files(index: DatasetIndex, root: str | Path) -> list[str]:
+    """Each image's POSIX path relative to :func:`data_root` of ``root``, row-aligned with ``index``."""
+    base = str(data_root(root))
+    return [Path(os.path.relpath(path, base)).as_posix() for path in index.paths]

@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from raycxr.data._pixels import one_line, to_uint8
+
 Interpolation = Literal["nearest", "bilinear"]
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
@@ -16,28 +18,6 @@ _PIL_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampli
 _HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _RASTER_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
 _RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
-
-
-class ModalityWarning(UserWarning):
-    """A DICOM file whose Modality is not a radiograph's (CR, DX) was read anyway."""
-
-
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """Stretch a high-bit-depth image to 0..255 by its own min and max.
-
-    16-bit radiographs rarely use the full 16 bits (12 is common), so a fixed divisor
-    would leave them nearly black.
-    """
-    pixels = pixels.astype(np.float32)
-    low, high = float(pixels.min()), float(pixels.max())
-    if high <= low:
-        return np.zeros(pixels.shape, dtype=np.uint8)
-    return np.round((pixels - low) * (255.0 / (high - low))).astype(np.uint8)
-
-
-def one_line(error: BaseException) -> str:
-    """An exception's message on one line (pydicom's span several)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _head(path: Path) -> bytes:
@@ -95,7 +75,7 @@ def read_gray(path: str | Path) -> np.ndarray:
     if not head:
         raise ValueError(f"{path}: the file is empty (expected a PNG, JPEG or DICOM image).")
     if _looks_dicom(path, head):
-        from raycxr.data._dicom import read_dicom_gray
+        from raycxr.data._dicom import read_dicom_gray  # pydicom only when a DICOM is read
 
         reader, error_type, expected = read_dicom_gray, ValueError, "a DICOM image"
     else:

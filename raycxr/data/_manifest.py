@@ -13,157 +13,30 @@ missing, whose bytes or class changed, stops the run. Files on disk that the man
 does not list are *not part of the experiment*: they are used nowhere, named in a
 warning and returned, never an error — the experiment stays exactly what it was, and
 adding images cannot leak into the test set (``allow_new=False`` makes them an error).
+
+How the test set is chosen and drawn is :mod:`raycxr.data._testset`; the hashes are
+:mod:`raycxr.data._hashing`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import math
 import os
-import posixpath
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
-from raycxr.data._index import IMAGE_SUFFIXES, DatasetIndex
+from raycxr.data._hashing import hash_files
+from raycxr.data._index import DatasetIndex, data_root, relative_files
+from raycxr.data._listing import listing
+from raycxr.data._testset import TestSpec, draw_test, index_groups
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("file", "class", "group", "role", "sha256")
 ROLES = ("dev", "test")
-_CHUNK = 1 << 20
-_SHOW = 5  # file names shown per problem in a message
-_MAX_GROUP_FOLDS = 20
-
-
-def _listing(names: Sequence[str], limit: int = _SHOW) -> str:
-    shown = ", ".join(str(n) for n in names[:limit])
-    return shown + (f" … ({len(names)} in all)" if len(names) > limit else "")
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-def content_hash(path: str | Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def hash_files(paths: Iterable[str | Path], workers: int | None = None) -> list[str]:
-    """:func:`content_hash` of every path, in order, on a thread pool.
-
-    hashlib and file reads release the GIL, so threads use every core and overlap I/O.
-
-    Raises:
-        ValueError: Some files could not be read; names up to five of them.
-    """
-    paths = list(paths)
-    failed: dict[int, str] = {}
-
-    def one(i: int) -> str:
-        try:
-            return content_hash(paths[i])
-        except OSError as error:
-            failed[i] = f"{paths[i]} ({error.strerror or type(error).__name__})"
-            return ""
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(one, range(len(paths))))
-    if failed:
-        raise ValueError(f"{len(failed)} file(s) could not be read: {_listing([failed[i] for i in sorted(failed)])}")
-    return digests
-
-
-def hash_index(index: DatasetIndex, workers: int | None = None) -> list[str]:
-    """SHA-256 of every image of ``index``, row-aligned with ``index.paths``."""
-    return hash_files(index.paths, workers)
-
-
-# --------------------------------------------------------------------------- spec
-
-
-@dataclasses.dataclass(frozen=True)
-class TestSpec:
-    """How the test set is chosen: exactly one of ``fraction``, ``sources`` or ``files``.
-
-    Attributes:
-        fraction: Share of the images held out, stratified by class (each class
-            contributes ``round(fraction × its count)`` images). ``0`` keeps no test set
-            (the paper's protocol); otherwise it must lie in (0, 0.5].
-        sources: Groups (sources) held out whole: external validation.
-        files: CSV naming the test images, by a ``FILE NAME`` column (file names without
-            suffix, case-insensitive, like the paper's fold files) or a ``file`` column
-            (paths relative to the data root).
-        group: With a fraction, no group straddles dev and test (``StratifiedGroupKFold``;
-            the test set is ``m`` of ``K ≤ 20`` group folds, ``m / K`` closest to the
-            fraction, so at least ``K`` groups are needed). With ``files``, a group
-            straddling dev and test is an error; with ``sources`` it holds by construction.
-            Needs groups in the index.
-        seed: Seed of the random choice; the same seed gives the same manifest.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    fraction: float | None = None
-    sources: tuple[str, ...] | None = None
-    files: Path | None = None
-    group: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        given = [name for name in ("fraction", "sources", "files") if getattr(self, name) is not None]
-        if len(given) != 1:
-            what = "none" if not given else " and ".join(given)
-            raise ValueError(f"Give exactly one of fraction, sources or files for the test set, got {what}.")
-        if self.fraction is not None:
-            fraction = self.fraction
-            if (
-                isinstance(fraction, bool)
-                or not isinstance(fraction, (int, float))
-                or not (fraction == 0 or 0 < fraction <= 0.5)
-            ):
-                raise ValueError(f"Test fraction must be 0 (no test set) or lie in (0, 0.5], got {fraction!r}.")
-            object.__setattr__(self, "fraction", float(fraction))
-        if self.sources is not None:
-            sources = (self.sources,) if isinstance(self.sources, str) else tuple(self.sources)
-            if not sources or not all(isinstance(s, str) and s.strip() for s in sources):
-                raise ValueError(f"Test sources must be one or more non-empty names, got {self.sources!r}.")
-            object.__setattr__(self, "sources", tuple(dict.fromkeys(s.strip() for s in sources)))
-        if self.files is not None:
-            object.__setattr__(self, "files", Path(self.files).expanduser())
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}.")
-
-
-# --------------------------------------------------------------------------- manifest
-
-
-def data_root(root: str | Path) -> Path:
-    """The folder manifest paths are relative to: ``root`` itself, or a dataset CSV's folder."""
-    root = Path(root).expanduser().resolve()
-    return root if root.is_dir() else root.parent
-
-
-def relative_files(index: DatasetIndex, root: str | Path) -> list[str]:
-    """Each image's POSIX path relative to :func:`data_root` of ``root``."""
-    base = str(data_root(root))
-    return [Path(os.path.relpath(path, base)).as_posix() for path in index.paths]
-
-
-def _groups_of(index: DatasetIndex) -> list[str]:
-    if index.groups is None:
-        return [""] * len(index)
-    return ["" if g is None or (isinstance(g, float) and math.isnan(g)) else str(g) for g in index.groups]
 
 
 class Manifest:
@@ -284,117 +157,8 @@ def read_manifest(path: str | Path) -> Manifest:
     return Manifest(table, path=path)
 
 
-# --------------------------------------------------------------------------- making
-
-
-def _check_both_roles(test: np.ndarray, labels: np.ndarray, classes: Sequence[str], how: str) -> None:
-    """Every class must be in dev and (when there is a test set) in test."""
-    if not test.any():
-        return
-    for c, name in enumerate(classes):
-        in_class = labels == c
-        if not (in_class & test).any():
-            raise ValueError(f"The test set ({how}) has no image of class {name!r}; every class must be tested.")
-        if not (in_class & ~test).any():
-            raise ValueError(f"The dev set ({how}) has no image of class {name!r}; nothing could learn it.")
-
-
-def _group_folds(fraction: float) -> tuple[int, int]:
-    """``(m, K)``: a test set of ``m`` of ``K`` group folds, ``m / K`` closest to ``fraction``."""
-    best = (math.inf, 1, 2)
-    for k in range(2, max(_MAX_GROUP_FOLDS, round(1 / fraction)) + 1):
-        m = max(1, round(fraction * k))
-        error = abs(m / k - fraction)
-        if error < best[0] - 1e-12:
-            best = (error, m, k)
-    return best[1], best[2]
-
-
-def _fraction_test(labels: np.ndarray, classes: Sequence[str], groups: list[str], spec: TestSpec) -> np.ndarray:
-    fraction = spec.fraction
-    assert fraction is not None
-    test = np.zeros(len(labels), dtype=bool)
-    if fraction == 0:
-        return test
-    if not spec.group:
-        # Per class, exactly round(fraction × count) images: stratified to the image.
-        wanted = np.floor(fraction * np.bincount(labels, minlength=len(classes)) + 0.5).astype(int)
-        for c, name in enumerate(classes):
-            count = int((labels == c).sum())
-            if wanted[c] == 0:
-                raise ValueError(
-                    f"The test set has no image of class {name!r}: {count} image(s) × fraction {fraction:g} "
-                    "rounds to 0; raise the fraction or hold out by files."
-                )
-            if wanted[c] >= count:
-                raise ValueError(f"The dev set has no image of class {name!r}: it has only {count} image(s).")
-        rng = np.random.default_rng(spec.seed)
-        for c in range(len(classes)):
-            test[rng.permutation(np.flatnonzero(labels == c))[: wanted[c]]] = True
-        return test
-    m, k = _group_folds(fraction)
-    n_groups = len(set(groups))
-    if n_groups < k:
-        raise ValueError(
-            f"A group-aware test set of fraction {fraction:g} is {m} of {k} group folds and needs at least "
-            f"{k} groups; the index has {n_groups}."
-        )
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=spec.seed)
-    positions = np.arange(len(labels))
-    for fold, (_, held) in enumerate(splitter.split(positions, labels, np.asarray(groups))):
-        if fold < m:
-            test[held] = True
-    return test
-
-
-def _sources_test(groups: list[str], spec: TestSpec) -> np.ndarray:
-    assert spec.sources is not None
-    known = sorted(set(groups) - {""})
-    unknown = [s for s in spec.sources if s not in known]
-    if unknown:
-        raise ValueError(f"Unknown test source(s) {_listing(unknown)}; the known sources are: {_listing(known, 10)}")
-    return np.isin(np.asarray(groups, dtype=object), list(spec.sources))
-
-
-def _files_test(files: list[str], groups: list[str], spec: TestSpec) -> np.ndarray:
-    csv = spec.files
-    assert csv is not None
-    if not csv.is_file():
-        raise ValueError(f"Test files CSV {csv} does not exist.")
-    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    columns = [c for c in ("file", "FILE NAME") if c in table.columns]
-    if len(columns) != 1:
-        problem = "both" if columns else "neither"
-        raise ValueError(
-            f"{csv}: has {problem} of the columns 'file' and 'FILE NAME' (columns: {list(table.columns)}); "
-            "give exactly one."
-        )
-    names = [n.strip() for n in table[columns[0]] if n.strip()]
-    if not names:
-        raise ValueError(f"{csv}: names no test image.")
-    if columns[0] == "file":
-        keys = [posixpath.normpath(f) for f in files]
-        wanted = [posixpath.normpath(n.replace("\\", "/")) for n in names]
-    else:  # the paper's fold files: file names without suffix, any case
-        keys = [posixpath.basename(f).rsplit(".", 1)[0].upper() for f in files]
-        wanted = [n.rsplit(".", 1)[0].upper() if Path(n).suffix.lower() in IMAGE_SUFFIXES else n.upper() for n in names]
-        counts = pd.Series(keys).value_counts()
-        ambiguous = sorted(set(wanted) & set(counts.index[counts > 1]))
-        if ambiguous:
-            raise ValueError(f"{csv}: name(s) {_listing(ambiguous)} match more than one image; use a 'file' column.")
-    unknown = sorted(set(wanted) - set(keys))
-    if unknown:
-        raise ValueError(f"{csv}: {len(unknown)} test image(s) are not in the dataset: {_listing(unknown)}")
-    test = np.isin(np.asarray(keys, dtype=object), wanted)
-    if spec.group:
-        straddling = sorted(set(np.asarray(groups)[test]) & set(np.asarray(groups)[~test]))
-        if straddling:
-            raise ValueError(f"{csv}: group(s) {_listing(straddling)} have images in both dev and test (group=True).")
-    return test
-
-
 def make_manifest(index: DatasetIndex, root: str | Path, spec: TestSpec, workers: int | None = None) -> Manifest:
-    """Partition ``index`` into dev and test as ``spec`` says, and hash every file.
+    """Partition ``index`` into dev and test as ``spec`` says (:func:`draw_test`), and hash every file.
 
     Args:
         index: The dataset.
@@ -409,43 +173,21 @@ def make_manifest(index: DatasetIndex, root: str | Path, spec: TestSpec, workers
             groups for a group-aware split; a test or dev set lacking a class. Also when
             a file cannot be read.
     """
+    test = draw_test(index, root, spec)
     files = relative_files(index, root)
     order = np.argsort(np.asarray(files, dtype=object), kind="stable")  # independent of the index order
-    files = [files[i] for i in order]
-    labels = np.asarray(index.labels)[order]
-    all_groups = _groups_of(index)
-    groups = [all_groups[i] for i in order]
-    if len(set(files)) != len(files):
-        twice = sorted(pd.Series(files)[pd.Series(files).duplicated()].unique())
-        raise ValueError(f"The index lists file(s) {_listing(twice)} more than once.")
-    has_groups = any(groups)
-    if (spec.group or spec.sources is not None) and not has_groups:
-        what = "group=True" if spec.group else "Test sources"
-        raise ValueError(f"{what} needs groups, but the index has none (no metadata sheets or group column).")
-    if spec.fraction is not None:
-        test = _fraction_test(labels, index.classes, groups, spec)
-        how = f"{'group-aware ' if spec.group else ''}fraction {spec.fraction:g}"
-    elif spec.sources is not None:
-        test = _sources_test(groups, spec)
-        how = f"sources {_listing(list(spec.sources), 3)}"
-    else:
-        test = _files_test(files, groups, spec)
-        how = f"files {spec.files}"
-    _check_both_roles(test, labels, index.classes, how)
+    groups = index_groups(index)
     digests = hash_files([index.paths[i] for i in order], workers)
     table = pd.DataFrame(
         {
-            "file": files,
-            "class": [index.classes[c] for c in labels],
-            "group": groups,
-            "role": np.where(test, "test", "dev"),
+            "file": [files[i] for i in order],
+            "class": [index.classes[index.labels[i]] for i in order],
+            "group": [groups[i] for i in order],
+            "role": np.where(test[order], "test", "dev"),
             "sha256": digests,
         }
     )
     return Manifest(table)
-
-
-# --------------------------------------------------------------------------- verifying
 
 
 @dataclasses.dataclass
@@ -466,10 +208,10 @@ class _Diff:
             (self.changed, "content changed (sha256 differs)"),
             (self.reclassed, "class changed"),
         ]
-        lines = [f"  {len(names)} {what}: {_listing(names, 10)}" for names, what in parts if names]
+        lines = [f"  {len(names)} {what}: {listing(names, 10)}" for names, what in parts if names]
         if self.new:
             ignored = "" if allow_new else "; not allowed"
-            lines.append(f"  {len(self.new)} new, not part of the experiment{ignored}: {_listing(self.new, 10)}")
+            lines.append(f"  {len(self.new)} new, not part of the experiment{ignored}: {listing(self.new, 10)}")
         head = f"The data under {data_root(root)} no longer match {manifest._name()}:"
         return "\n".join([head, *lines])
 
@@ -522,6 +264,6 @@ def verify_manifest(
             len(diff.new),
             data_root(root),
             manifest._name(),
-            _listing(diff.new, 10),
+            listing(diff.new, 10),
         )
     return diff.new

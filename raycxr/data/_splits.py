@@ -1,4 +1,9 @@
-"""Train / validation / test splits: the paper's protocol, group-aware and predefined folds."""
+"""Train / validation / test splits: the paper's protocol, group-aware and predefined folds.
+
+The held-out test set outside every fold is drawn by :func:`~raycxr.data.draw_test`
+(:mod:`raycxr.data._testset`), the one implementation behind ``--holdout-fraction`` and an
+experiment's ``--test-fraction``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import (
     StratifiedGroupKFold,
     StratifiedKFold,
-    StratifiedShuffleSplit,
     train_test_split,
 )
 
+from raycxr.data._filelists import match_file_list
 from raycxr.data._index import DatasetIndex
 
 
@@ -179,57 +183,6 @@ def stratified_folds(
     return splits
 
 
-def holdout_split(
-    labels: np.ndarray,
-    fraction: float,
-    seed: int = 0,
-    groups: np.ndarray | None = None,
-    classes: Sequence[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Set aside a stratified (group-aware when groups are given) held-out test set.
-
-    Args:
-        labels: Label of every row of the index.
-        fraction: Fraction of the rows held out (``0``: none).
-        seed: Shuffling seed.
-        groups: When given, no group is split between holdout and development rows.
-        classes: Class names by label, for messages.
-
-    Returns:
-        ``(development_rows, holdout_rows)``; with ``fraction == 0`` the holdout is empty.
-
-    Raises:
-        ValueError: A fraction outside [0, 1); with groups, fewer groups than the fraction
-            needs, or development rows that lack a class.
-
-    Warns:
-        UserWarning: With groups, the holdout lacks a class.
-    """
-    rows = np.arange(len(labels))
-    if fraction == 0.0:
-        return rows, rows[:0]
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"holdout_fraction must lie in [0, 1), got {fraction}.")
-    if groups is None:
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        dev, hold = next(splitter.split(rows, labels))
-    else:
-        n_splits = max(2, round(1.0 / fraction))
-        n_groups = len(np.unique(groups))
-        if n_groups < n_splits:
-            larger = f"holdout_fraction {1 / n_groups:.3g} or more, 0" if n_groups >= 2 else "holdout_fraction 0"
-            raise ValueError(
-                f"split 'group': the data has {_groups(n_groups)}, but holdout_fraction {fraction} takes one of "
-                f"{n_splits} parts of them and needs at least {n_splits}; use {larger} (no holdout) "
-                "or split 'stratified'."
-            )
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        dev, hold = next(splitter.split(rows, labels, groups))
-        _check_training_classes(dev, rows, labels, groups, classes, "the development set", "the holdout set")
-        _warn_missing_classes([("holdout", hold)], np.unique(labels), labels, classes)
-    return np.sort(dev), np.sort(hold)
-
-
 @dataclasses.dataclass(frozen=True)
 class PredefinedFolds:
     """Test sets read from fold files, and the dataset images no fold names."""
@@ -238,76 +191,34 @@ class PredefinedFolds:
     unassigned: np.ndarray
 
 
-#: The classes the paper's fold files number 0–3 in their ``label`` column (Kaggle folder names).
-PAPER_LABELS = ("COVID", "Normal", "Viral Pneumonia", "Lung_Opacity")
+def read_fold_files(
+    index: DatasetIndex, files: Sequence[str | Path], root: str | Path | None = None
+) -> PredefinedFolds:
+    """Match fold files (CSV with a ``FILE NAME`` column, as the paper's, or a ``file`` column) to the index.
 
-
-def _class_column(
-    table: pd.DataFrame, index: DatasetIndex, rows_of: dict[str, list[int]]
-) -> tuple[str, list[int]] | None:
-    """A column of a fold file that gives each name's class, as labels of ``index``; else ``None``.
-
-    A column qualifies when every value is a class name of the index (case-insensitive),
-    or, for a column named ``label``, the paper's number of a class the index has
-    (:data:`PAPER_LABELS`). It is used only if it agrees with the class of every name in
-    the file that matches a single image: a column that contradicts those is not a class.
-    """
-    by_name = {name.upper(): label for label, name in enumerate(index.classes)}
-    paper = {str(number): by_name.get(name.upper()) for number, name in enumerate(PAPER_LABELS)}
-    matches = [rows_of[name] for name in table["FILE NAME"].str.strip().str.upper()]
-    candidates = []
-    for column in table.columns.drop("FILE NAME"):
-        values = table[column].fillna("").str.strip()
-        candidates.append((column, [by_name.get(v.upper()) for v in values]))
-        if column.strip().lower() == "label":
-            candidates.append((column, [paper.get(v) for v in values]))
-    for column, labels in candidates:
-        if None in labels:
-            continue
-        if all(index.labels[rows[0]] == label for rows, label in zip(matches, labels) if len(rows) == 1):
-            return column, labels
-    return None
-
-
-def read_fold_files(index: DatasetIndex, files: Sequence[str | Path]) -> PredefinedFolds:
-    """Match fold files (CSV with a ``FILE NAME`` column, as the paper's) to the index.
-
-    Names are matched to the images' file names without suffix, case-insensitively.
-    Fold ``k`` of the result is the test set of ``files[k]``. A name that matches no
-    image, or an image named by two folds, is an error; images no fold names are
+    Each file is matched by :func:`~raycxr.data._filelists.match_file_list`, the matcher
+    of every image list: names are the images' file names, case-insensitive, with or
+    without suffix; a name several classes share is told apart by the file's class column
+    (class names, or the paper's numeric ``label``). Fold ``k`` of the result is the test
+    set of ``files[k]``. An image named by two folds is an error; images no fold names are
     returned in ``unassigned`` (the paper's folds leave 917 Normal images out).
 
-    A name that images of several classes share (``COVID/images/x-1.png`` and
-    ``Normal/images/x-1.png``) is assigned by the file's class column: class names, or
-    the paper's numeric ``label`` (:data:`PAPER_LABELS`); see :func:`_class_column`.
-    Without one, such a name is an error rather than a guess.
+    Args:
+        index: The dataset.
+        files: The fold files, in fold order.
+        root: The data root, for fold files with a ``file`` column of relative paths.
 
     Raises:
-        ValueError: A file is missing or lacks ``FILE NAME``, names an unknown image, names
-            an image of several classes and has no class column that tells which, or folds
-            overlap.
+        ValueError: No files; a file is missing, has no name column, names an unknown
+            image or an image of several classes that no class column tells apart; or
+            folds overlap.
     """
     if not files:
         raise ValueError("No fold files given.")
-    rows_of: dict[str, list[int]] = {}
-    for i, stem in enumerate(index.stems):
-        rows_of.setdefault(stem.upper(), []).append(i)
     test_sets: list[np.ndarray] = []
     owner: dict[int, Path] = {}
     for file in map(Path, files):
-        if not file.is_file():
-            raise ValueError(f"Fold file {file} does not exist.")
-        table = pd.read_csv(file, dtype=str)
-        if "FILE NAME" not in table.columns:
-            raise ValueError(f"{file}: no 'FILE NAME' column (columns: {list(table.columns)}).")
-        if index.absent:  # images of classes the task leaves out: absent, not unknown
-            table = table[~table["FILE NAME"].str.strip().str.upper().isin(index.absent - set(rows_of))]
-        names = table["FILE NAME"].str.strip().str.upper()
-        unknown = sorted(set(names) - set(rows_of))
-        if unknown:
-            shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-            raise ValueError(f"{file}: {len(unknown)} file name(s) are not in the dataset: {shown}")
-        rows = np.array(sorted(_fold_rows(file, table, index, rows_of)), dtype=np.int64)
+        rows = match_file_list(file, index, root, kind="Fold file")
         for row in rows:
             if row in owner:
                 raise ValueError(f"{file}: image {index.paths[row].name} is already in fold {owner[row]}.")
@@ -315,45 +226,6 @@ def read_fold_files(index: DatasetIndex, files: Sequence[str | Path]) -> Predefi
         test_sets.append(rows)
     unassigned = np.array(sorted(set(range(len(index))) - set(owner)), dtype=np.int64)
     return PredefinedFolds(test_sets=test_sets, unassigned=unassigned)
-
-
-def _fold_rows(file: Path, table: pd.DataFrame, index: DatasetIndex, rows_of: dict[str, list[int]]) -> list[int]:
-    """The index rows a fold file names; a name several classes share is resolved by its class column."""
-    names = table["FILE NAME"].str.strip()
-    matches = [rows_of[name.upper()] for name in names]
-    if all(len(rows) == 1 for rows in matches):
-        return [rows[0] for rows in matches]
-    found = _class_column(table, index, rows_of)
-    result = []
-    for j, (name, rows) in enumerate(zip(names, matches)):
-        if len(rows) == 1:
-            result.append(rows[0])
-            continue
-        n_classes = len(set(index.labels[rows]))
-        classes = ", ".join(dict.fromkeys(index.classes[index.labels[r]] for r in rows))
-        if found is None and n_classes > 1:
-            raise ValueError(
-                f"{file}: file name {name!r} matches images of {n_classes} classes ({classes}); "
-                f"add a column of class names or the paper's 'label' (0-3: {', '.join(PAPER_LABELS)}) "
-                "to tell which, or rename the images."
-            )
-        chosen = rows
-        if found is not None:
-            column, labels = found
-            chosen = [r for r in rows if index.labels[r] == labels[j]]
-            if not chosen:
-                raise ValueError(
-                    f"{file}: file name {name!r} with class {index.classes[labels[j]]!r} (column {column!r}) "
-                    f"matches no image: that name is an image of {classes}."
-                )
-        if len(chosen) > 1:
-            images = ", ".join(index.paths[r].name for r in chosen)
-            raise ValueError(
-                f"{file}: file name {name!r} matches {len(chosen)} images of class "
-                f"{index.classes[index.labels[chosen[0]]]!r} ({images}); rename all but one."
-            )
-        result.append(chosen[0])
-    return result
 
 
 def predefined_splits(

@@ -184,17 +184,39 @@ _FOCAL_GAMMA = ParamSpec(
     "focal loss: exponent γ of the modulating factor (1 − p_t)^γ; 0 gives α-weighted CE",
     low=0.0,
     low_closed=True,
+    scales="shrinks every term of the focal loss by (1 − p_t)^γ, so a lower loss would mean a larger focal_gamma",
 )
+_ALPHA1 = "changes every class weight α_c of the attention loss through α¹_c, so a lower loss would mean other weights"
 
 
 @register_loss(
     "attention",
     description="the paper's attention loss: CE weighted by α_c = n / (1 − (α¹_c)^q) from class statistics",
     params=(
-        ParamSpec("beta", 0.05, "attention loss: weight of class_im in α¹ (any real; α¹ must end in [0, 1))"),
-        ParamSpec("gamma", 0.1, "attention loss: weight of sigma_intra in α¹ (any real; α¹ must end in [0, 1))"),
-        ParamSpec("q", 0.25, "attention loss: exponent q", low=0.0),
-        ParamSpec("n", 0.001, "attention loss: scale n of every α_c", low=0.0),
+        ParamSpec(
+            "beta", 0.05, "attention loss: weight of class_im in α¹ (any real; α¹ must end in [0, 1))", scales=_ALPHA1
+        ),
+        ParamSpec(
+            "gamma",
+            0.1,
+            "attention loss: weight of sigma_intra in α¹ (any real; α¹ must end in [0, 1))",
+            scales=_ALPHA1,
+        ),
+        ParamSpec(
+            "q",
+            0.25,
+            "attention loss: exponent q",
+            low=0.0,
+            scales="sets the size of every class weight α_c = n / (1 − (α¹_c)^q) of the attention loss, so a lower "
+            "loss would mean other weights",
+        ),
+        ParamSpec(
+            "n",
+            0.001,
+            "attention loss: scale n of every α_c",
+            low=0.0,
+            scales="scales the attention loss linearly, so a lower loss would mean a smaller n",
+        ),
     ),
     needs_stats=True,
 )
@@ -233,6 +255,7 @@ def _wcce(
             low=0.0,
             high=1.0,
             high_closed=True,
+            scales="scales the focal loss linearly, so a lower loss would mean a smaller focal_alpha",
         ),
         _FOCAL_GAMMA,
     ),
@@ -254,6 +277,7 @@ def _focal(
             low=0.0,
             high=1.0,
             low_closed=True,
+            scales="reweights the classes of the class-balanced loss, so a lower loss would mean other weights",
         ),
     ),
 )
@@ -275,6 +299,7 @@ def _cb(
             low=0.0,
             kind="reals",
             choices=("paper",),
+            scales="weighs every term of the loss by its class's α, so a lower loss would mean smaller weights",
         ),
     ),
 )
@@ -298,6 +323,8 @@ def _alpha(
             "binary focal loss: α weighs label 1, 1 − α label 0 (0 or 1 drops a class)",
             low=0.0,
             high=1.0,
+            scales="weighs label 1 by α and label 0 by 1 − α in the binary focal loss, so a lower loss would mean "
+            "less weight on the harder label",
         ),
         _FOCAL_GAMMA,
     ),

@@ -64,6 +64,11 @@ class ParamSpec:
         low_closed, high_closed: Whether ``low`` / ``high`` themselves are valid.
         kind: ``"real"`` (one number) or ``"reals"`` (a sequence of numbers, each in the range).
         choices: Strings also accepted (presets such as ``"paper"``).
+        scales: How the parameter changes the loss's value for the same predictions, ending
+            in what a lower loss would then mean (``"scales the attention loss linearly, so a
+            lower loss would mean a smaller n"``); empty when it does not. Trials that differ
+            in such a parameter cannot be ranked by their loss
+            (:func:`~raycxr.losses.check_loss_objective`).
     """
 
     name: str
@@ -75,6 +80,7 @@ class ParamSpec:
     high_closed: bool = False
     kind: Literal["real", "reals"] = "real"
     choices: tuple[str, ...] = ()
+    scales: str = ""
 
     @property
     def bounded(self) -> bool:
@@ -250,6 +256,39 @@ def check_loss_params(name: str, params: Mapping[str, object]) -> None:
     for p in spec.params:
         if p.name in params:
             p.check(params[p.name], name)
+
+
+def loss_fields() -> tuple[str, ...]:
+    """Every parameter name some registered loss declares (the TrainConfig fields losses read)."""
+    return tuple(dict.fromkeys(p.name for spec in _REGISTRY.values() for p in spec.params))
+
+
+def check_loss_field(field: str, value: object, loss: str | None = None) -> None:
+    """Check one setting a loss reads, by the registry's range: the one place loss bounds live.
+
+    The range is that of ``loss`` when it declares ``field``. Otherwise the value is not read
+    by the run's loss, and it must only be valid for some loss that declares it (a value no
+    loss could use is a mistake wherever it is given).
+
+    Raises:
+        ValueError: One line naming the loss, the field, its range and the value; or, for
+            a field ``loss`` does not read, every declaring loss's range.
+    """
+    if loss in _REGISTRY and field in _REGISTRY[loss].param_names:
+        _REGISTRY[loss].param(field).check(value, loss)
+        return
+    declaring = [spec for spec in _REGISTRY.values() if field in spec.param_names]
+    errors = []
+    for spec in declaring:
+        try:
+            spec.param(field).check(value, spec.name)
+        except ValueError:
+            errors.append(f"{spec.param(field).expected()} (loss {spec.name!r})")
+        else:
+            return
+    if errors:
+        ranges = " or ".join(dict.fromkeys(errors))
+        raise ValueError(f"{field} must be {ranges}, got {_shown(value)}.")
 
 
 def build_loss(

@@ -20,7 +20,7 @@ from raycxr.models._covidlite import MIN_SIZE as COVIDLITE_MIN_SIZE
 from raycxr.models._covidlite import covidlite_features
 from raycxr.models._covidnet import MIN_SIZE as COVIDNET_MIN_SIZE
 from raycxr.models._covidnet import covidnet_features
-from raycxr.models._registry import Backbone, Features, StateDict, register_backbone
+from raycxr.models._registry import Backbone, Features, StateDict, register_backbone, register_backbone_family
 from raycxr.models._weights import load_into, timm_imagenet, torchvision_imagenet
 
 
@@ -220,3 +220,4 @@ register_backbone(
     normalize="unit",
     source="COVID-Lite (Siddhartha & Santra 2020) with white balance + CLAHE, re-implemented: raycxr.models._covidlite",
 )(_from_scratch(covidlite_features, "covidlite"))
+register_backbone_family("timm:", timm_backbone)

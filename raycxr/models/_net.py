@@ -161,6 +161,8 @@ class FreezeNetTail(nn.Module):
 
 
 def build_model(
+    backbone: str,
+    *,
     num_classes: int,
     weights: str | Path = "imagenet",
     freeze_ratio: float = 0.5,
@@ -168,8 +170,6 @@ def build_model(
     head: str = "gmp",
     normalize: Normalization = "unit",
     seed: int = 0,
-    *,
-    backbone: str = "mobilenet_v2",
     image_size: int | None = None,
     head_widths: Sequence[int] = (256,),
     head_dropout: float = 0.0,
@@ -177,7 +177,12 @@ def build_model(
 ) -> FreezeNet:
     """Build a network: a registered backbone, part of it frozen, a registered head.
 
+    The backbone is named first, everything else by keyword (timm's
+    ``create_model(name, pretrained=..., **kwargs)``):
+    ``build_model("mobilenet_v2", num_classes=4, weights="none", freeze_ratio=0.5)``.
+
     Args:
+        backbone: A registered backbone (:func:`backbone_names`), or ``timm:<name>``.
         num_classes: Number of outputs: the classes, or 1 (one sigmoid logit for a binary task).
         weights: ``"imagenet"`` (the library's download and cache; MobileNetV2 also the offline
             package), ``"none"`` (random initialisation), or the path of a state dict of the
@@ -190,7 +195,6 @@ def build_model(
         head: A registered head (``gmp``, ``gap``, ``mlp``, ``dense``).
         normalize: ``"unit"`` scales to [0, 1] (paper); ``"imagenet"`` also standardises.
         seed: Seed of the initialisation and of stochastic freezing.
-        backbone: A registered backbone, or ``timm:<name>``.
         image_size: Input side; needed by heads that flatten (default: the backbone's).
         head_widths, head_dropout, head_pool: Options of the ``dense`` head.
 

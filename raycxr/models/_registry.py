@@ -9,7 +9,10 @@ builds is a :class:`Features`: an ``nn.Sequential`` of blocks in forward order, 
 * any head (:mod:`raycxr.models._heads`) fits on the last block's ``(B, C, H, W)`` output.
 
 Adding a backbone is one ``@register_backbone`` function in :mod:`raycxr.models._backbones`
-(or its own module imported there); nothing else names it.
+(or its own module imported there); nothing else names it. This module imports no
+backbone: :mod:`raycxr.models` imports :mod:`raycxr.models._backbones`, which registers
+the built-in ones and the ``timm:`` family here (timm's layout: ``models/__init__``
+imports every model module).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from torch import nn
 
 Normalization = Literal["unit", "imagenet"]
 StateDict = dict[str, torch.Tensor]
-TIMM_PREFIX = "timm:"
 
 
 @dataclasses.dataclass
@@ -74,6 +76,9 @@ class Backbone:
 
 
 _BACKBONES: dict[str, Backbone] = {}
+#: Families of backbones named by a prefix and a library's own name (``timm:<name>``):
+#: prefix → ``factory(name)`` → :class:`Backbone`.
+_FAMILIES: dict[str, Callable[[str], Backbone]] = {}
 
 
 def register_backbone(
@@ -88,11 +93,11 @@ def register_backbone(
     """Decorator registering ``build`` under ``name``.
 
     Raises:
-        ValueError: ``name`` is taken or starts with ``timm:`` (reserved for timm's models).
+        ValueError: ``name`` is taken or starts with a family's prefix (``timm:``).
     """
 
     def decorate(build: Callable[[StateDict | None], Features]) -> Callable[[StateDict | None], Features]:
-        if name in _BACKBONES or name.startswith(TIMM_PREFIX):
+        if name in _BACKBONES or name.startswith(tuple(_FAMILIES)):
             raise ValueError(f"backbone name {name!r} is already registered or reserved.")
         _BACKBONES[name] = Backbone(name, build, imagenet, min_size, default_size, normalize, source)
         return build
@@ -100,28 +105,36 @@ def register_backbone(
     return decorate
 
 
+def register_backbone_family(prefix: str, factory: Callable[[str], Backbone]) -> None:
+    """Accept ``<prefix><name>`` for any ``name`` ``factory`` knows (``timm:`` for timm's models).
+
+    Raises:
+        ValueError: ``prefix`` does not end with ``:`` or is taken.
+    """
+    if not prefix.endswith(":") or prefix in _FAMILIES:
+        raise ValueError(f"backbone family prefix {prefix!r} must end with ':' and be new.")
+    _FAMILIES[prefix] = factory
+
+
 def backbone_names() -> tuple[str, ...]:
     """The registered backbones (``timm:<name>`` is accepted besides these)."""
-    _load_builtins()
     return tuple(_BACKBONES)
 
 
 def get_backbone(name: str) -> Backbone:
     """The registry entry of ``name``; ``timm:<model>`` builds an entry for any timm model.
 
+    The built-in backbones are registered when :mod:`raycxr.models` is imported (it imports
+    :mod:`raycxr.models._backbones`), before any caller can reach this function.
+
     Raises:
         ValueError: Unknown name (the message lists the choices), or a ``timm:`` name timm
             does not know.
     """
-    _load_builtins()
-    if name.startswith(TIMM_PREFIX):
-        from raycxr.models._backbones import timm_backbone
-
-        return timm_backbone(name[len(TIMM_PREFIX) :])
+    for prefix, factory in _FAMILIES.items():
+        if name.startswith(prefix):
+            return factory(name[len(prefix) :])
     if name not in _BACKBONES:
-        raise ValueError(f"backbone must be one of {', '.join(_BACKBONES)} or timm:<name>, got {name!r}.")
+        families = "".join(f" or {prefix}<name>" for prefix in _FAMILIES)
+        raise ValueError(f"backbone must be one of {', '.join(_BACKBONES)}{families}, got {name!r}.")
     return _BACKBONES[name]
-
-
-def _load_builtins() -> None:
-    import raycxr.models._backbones  # noqa: F401  (registers the built-in backbones on import)

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raycxr.data import ModalityWarning, is_dicom, read_image
-from raycxr.data._index import IMAGE_SUFFIXES
+from raycxr.data import IMAGE_SUFFIXES, ModalityWarning, is_dicom, read_image
 from raycxr.losses import as_class_logits
 from raycxr.predict._load import LoadedModel
 

@@ -294,7 +294,7 @@ def cv_splits(partition: Partition, cfg: TrainConfig) -> list[Split]:
         return stratified_folds(
             partition.labels, cfg.folds, cfg.val_fraction, cfg.seed, _groups(partition, cfg), rows=partition.dev
         )
-    predefined = read_fold_files(partition.index, fold_files_in(cfg.folds_dir))
+    predefined = read_fold_files(partition.index, fold_files_in(cfg.folds_dir), root=cfg.data)
     test = set(partition.test.tolist())
     for k, rows in enumerate(predefined.test_sets):
         planted = [partition.index.paths[r].name for r in rows if r in test]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from raycxr.train._config import TrainConfig
+from raycxr.train._cli import add_config_options, config_from_args, run_from_args
+from raycxr.train._config import TrainConfig, format_validation_error, load_yaml
 from raycxr.train._data import PreparedData, make_splits, prepare_data, split_statistics, task_index
+from raycxr.train._feed import use_bf16
 from raycxr.train._loop import (
     FitResult,
     FitState,
@@ -22,16 +24,22 @@ __all__ = [
     "FitState",
     "PreparedData",
     "TrainConfig",
+    "add_config_options",
+    "config_from_args",
     "evaluate",
     "evaluate_state",
     "fit",
+    "format_validation_error",
+    "load_yaml",
     "make_splits",
     "model_for",
     "prepare_data",
     "resolve_device",
+    "run_from_args",
     "scalars",
     "split_statistics",
     "task_index",
     "train_one_epoch",
     "training_loss",
+    "use_bf16",
 ]

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from raycxr.losses import LOSSES, check_loss_params, loss_params, loss_spec
+from raycxr.data import TestSpec
+from raycxr.losses import LOSSES, check_loss_field, check_loss_params, loss_fields, loss_params, loss_spec
 from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_backbone, get_head, head_names
 
 
@@ -64,7 +65,11 @@ class TrainConfig(BaseModel):
     folds: int = Field(10, ge=2, description="number of folds")
     fold: int = Field(0, ge=0, description="which fold is the test set (0-based)")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of the non-test images used for validation")
-    holdout_fraction: float = Field(0.0, ge=0, lt=1, description="fraction held out from all folds as a final test set")
+    holdout_fraction: float = Field(
+        0.0,
+        description="fraction held out from all folds as a final test set: round(fraction x count) images of each "
+        "class, 0 or in (0, 0.5] (drawn as an experiment's --test-fraction)",
+    )
     folds_dir: Path | None = Field(
         None, description="folder of fold*.csv files ('FILE NAME' column) for split=predefined"
     )
@@ -87,17 +92,18 @@ class TrainConfig(BaseModel):
     freeze_mode: Literal["prefix", "stochastic"] = Field(
         "prefix", description="freeze the first layers, or random ones"
     )
-    # Loss
+    # Loss: the ranges of its parameters are the loss registry's (raycxr.losses), checked by
+    # _loss_field_in_range for the configured loss; ``loss`` must come before them.
     loss: str = Field("attention", description=f"loss function: {', '.join(LOSSES)}")
     beta: float = Field(0.05, description="attention loss: weight of class_im")
     gamma: float = Field(0.1, description="attention loss: weight of sigma_intra")
-    q: float = Field(0.25, gt=0, description="attention loss: exponent q")
-    n: float = Field(0.001, gt=0, description="attention loss: scale n")
+    q: float = Field(0.25, description="attention loss: exponent q")
+    n: float = Field(0.001, description="attention loss: scale n")
     stats_samples: int = Field(1000, ge=1, description="attention loss: random pairs per class statistic")
     stats_size: int = Field(32, ge=4, description="attention loss: images are downsampled to this size for statistics")
-    focal_alpha: float = Field(0.25, gt=0, description="focal loss: alpha")
-    focal_gamma: float = Field(2.0, ge=0, description="focal loss: gamma")
-    cb_beta: float = Field(0.999, ge=0, lt=1, description="class-balanced loss: beta")
+    focal_alpha: float = Field(0.25, description="focal loss: alpha")
+    focal_gamma: float = Field(2.0, description="focal loss: gamma")
+    cb_beta: float = Field(0.999, description="class-balanced loss: beta")
     alpha: list[float] | Literal["paper"] | None = Field(
         None, description="loss=alpha: class weights, or 'paper' for the paper's"
     )
@@ -135,10 +141,23 @@ class TrainConfig(BaseModel):
         loss_spec(value)  # ValueError listing the choices
         return value
 
+    @field_validator(*loss_fields())
+    @classmethod
+    def _loss_field_in_range(cls, value: object, info: ValidationInfo) -> object:
+        """A loss parameter's range is the loss registry's (``loss`` is declared before them)."""
+        check_loss_field(info.field_name, value, info.data.get("loss"))
+        return value
+
     @field_validator("head")
     @classmethod
     def _known_head(cls, value: str) -> str:
         get_head(value)
+        return value
+
+    @field_validator("holdout_fraction")
+    @classmethod
+    def _holdout_fraction(cls, value: float) -> float:
+        TestSpec(fraction=value)  # the one rule of a test fraction
         return value
 
     @field_validator("weights")

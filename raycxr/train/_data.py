@@ -10,9 +10,10 @@ import numpy as np
 from raycxr.data import (
     DatasetIndex,
     Split,
+    TestSpec,
     decode_dataset,
+    draw_test,
     fold_files_in,
-    holdout_split,
     index_dataset,
     predefined_splits,
     read_fold_files,
@@ -55,13 +56,19 @@ class PreparedData:
 def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.ndarray, np.ndarray]:
     """``(splits, holdout_rows, unassigned_rows)`` for ``cfg``'s split settings.
 
+    The holdout is drawn by :func:`~raycxr.data.draw_test`, as an experiment's test set:
+    ``holdout_fraction`` f holds out ``round(f × count)`` images of each class (with
+    ``split='group'``, ``m`` of ``K`` group folds), and the same seed holds out the same
+    images as ``TestSpec(fraction=f, group=…, seed=…)`` does for the experiment's manifest.
+
     Raises:
         ValueError: ``split='group'`` on a dataset without groups, with too few groups for the
             folds, validation or holdout fractions, or leaving a class out of a training set;
-            or bad fold files.
+            a holdout without some class, or leaving none of a class to develop on; or bad
+            fold files.
     """
     if cfg.split == "predefined":
-        predefined = read_fold_files(index, fold_files_in(cfg.folds_dir))
+        predefined = read_fold_files(index, fold_files_in(cfg.folds_dir), root=cfg.data)
         splits = predefined_splits(index, predefined, cfg.val_fraction, cfg.seed)
         return splits, np.zeros(0, dtype=np.int64), predefined.unassigned
     groups = None
@@ -71,7 +78,14 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
                 "split 'group' needs groups: a CSV 'group' column or Kaggle metadata sheets with a URL column."
             )
         groups = index.groups
-    dev, holdout = holdout_split(index.labels, cfg.holdout_fraction, cfg.seed, groups, classes=index.classes)
+    holdout = np.zeros(0, dtype=np.int64)
+    dev = np.arange(len(index))
+    if cfg.holdout_fraction > 0:
+        if cfg.data is None:
+            raise ValueError("holdout_fraction needs the dataset's root (--data PATH).")
+        spec = TestSpec(fraction=cfg.holdout_fraction, group=cfg.split == "group", seed=cfg.seed)
+        held = draw_test(index, cfg.data, spec)  # the same draw as an experiment's --test-fraction
+        dev, holdout = np.flatnonzero(~held), np.flatnonzero(held)
     splits = stratified_folds(
         index.labels, cfg.folds, cfg.val_fraction, cfg.seed, groups, rows=dev, classes=index.classes
     )

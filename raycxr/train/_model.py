@@ -19,14 +19,14 @@ def model_for(cfg: TrainConfig, num_classes: int, weights: str | None = None) ->
     if cfg.binary and num_classes != 2:
         raise ValueError(f"binary needs exactly two classes, the data has {num_classes}.")
     return build_model(
-        1 if cfg.binary else num_classes,
-        cfg.weights if weights is None else weights,
-        cfg.freeze_ratio,
-        cfg.freeze_mode,
-        cfg.head,
-        cfg.normalize,
-        cfg.seed,
-        backbone=cfg.backbone,
+        cfg.backbone,
+        num_classes=1 if cfg.binary else num_classes,
+        weights=cfg.weights if weights is None else weights,
+        freeze_ratio=cfg.freeze_ratio,
+        freeze_mode=cfg.freeze_mode,
+        head=cfg.head,
+        normalize=cfg.normalize,
+        seed=cfg.seed,
         image_size=cfg.image_size,
         head_widths=cfg.head_widths,
         head_dropout=cfg.head_dropout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from raycxr.train._cli import add_config_options, run_from_args
+from raycxr.train import add_config_options, run_from_args
 from raycxr.tune._finish import SearchResult
 from raycxr.tune._nested import nested_summary
 from raycxr.tune._search import run_search

@@ -14,6 +14,7 @@ from typing import Any
 from raycxr.data import synthetic
 from raycxr.evaluation import SCALAR_METRICS
 from raycxr.experiment import EXPERIMENT_FILE, read_json
+from raycxr.losses import check_loss_objective
 from raycxr.models import check_weights
 from raycxr.run import check_address, check_uri_writable
 from raycxr.train import TrainConfig
@@ -27,7 +28,7 @@ from raycxr.tune._objectives import (
     parse_objectives,
 )
 from raycxr.tune._settings import DEMO_NUM_SAMPLES, DEMO_SETTINGS, TuneSettings
-from raycxr.tune._space import SearchSpace, load_space
+from raycxr.tune._space import CategoricalParam, SearchSpace, load_space
 from raycxr.tune._storage import local_directory, resumed_settings
 from raycxr.tune._trial import BEST_PREFIX
 
@@ -138,6 +139,7 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         raise ValueError("--set holdout_fraction: a search keeps its untouched test set with --test-fraction.")
     settings.test_spec(group=base.get("split") == "group")
     objectives, constraints = _resolve_objectives(settings, space, stored is not None)
+    _check_loss_objectives(space, base, objectives, constraints)
     metric, mode = objectives[0].metric, objectives[0].mode
     multi = len(objectives) > 1
     if multi and settings.scheduler == "asha":
@@ -210,6 +212,26 @@ def _resolve_objectives(
         option = f"{where}: search.constraints"
         constraints = [parse_constraint(text, MEASURABLE, option) for text in space.search.constraints or []]
     return objectives, constraints
+
+
+def _check_loss_objectives(
+    space: SearchSpace, base: dict[str, Any], objectives: list[Objective], constraints: list[Constraint]
+) -> None:
+    """Refuse ranking trials by a loss whose scale the space changes (e.g. the attention loss's ``n``).
+
+    Raises:
+        ValueError: One line naming the option, the metric, the setting and why.
+    """
+    varied: set[str] = set()
+    for name, param in space.params.items():
+        preset = isinstance(param, CategoricalParam) and param.is_preset
+        varied |= {k for choice in param.choices.values() for k in choice} if preset else {name}
+    searched = {loss: varied for loss in space.possible_values("loss", base)}
+    option = "--objectives" if len(objectives) > 1 else "--metric"
+    for objective in objectives:
+        check_loss_objective(objective.metric, searched, option=option)
+    for constraint in constraints:
+        check_loss_objective(constraint.metric, searched, option="--constraint")
 
 
 def nsga2_population(num_samples: int) -> int:

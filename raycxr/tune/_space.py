@@ -35,8 +35,7 @@ from typing import Annotated, Any, Literal
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from raycxr.train import TrainConfig
-from raycxr.train._config import format_validation_error, load_yaml
+from raycxr.train import TrainConfig, format_validation_error, load_yaml
 
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 #: Settings a space may not fix or search: they belong to the command line.

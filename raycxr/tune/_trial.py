@@ -22,9 +22,7 @@ from raycxr.data import Split
 from raycxr.evaluation import SCALAR_METRICS
 from raycxr.losses import ClassStats
 from raycxr.run import RunContext
-from raycxr.train import FitState, TrainConfig, fit, resolve_device
-from raycxr.train._feed import use_bf16
-from raycxr.train._model import model_for
+from raycxr.train import FitState, TrainConfig, fit, model_for, resolve_device, use_bf16
 from raycxr.tune._measure import model_metrics
 from raycxr.tune._space import SearchSpace
 

@@ -267,12 +267,12 @@ def test_bad_input_is_refused_before_hashing(csv_dataset: Path, tmp_path: Path, 
     fails(
         folder,
         TestSpec(files=csv("u.csv", **{"FILE NAME": ["COVID-1", *unknown]})),
-        r"u.csv: 7 test image\(s\) are not in the dataset: NOPE-0, NOPE-1, NOPE-2, NOPE-3, NOPE-4 … \(7 in all\)",
+        r"u.csv: 7 file name\(s\) are not in the dataset: NOPE-0, NOPE-1, NOPE-2, NOPE-3, NOPE-4 … \(7 in all\)",
     )
     fails(
         folder,
         TestSpec(files=csv("p.csv", file=["COVID/images/COVID-1.png", "COVID/images/x.png"])),
-        r"p.csv: 1 test image\(s\) are not in the dataset: COVID/images/x.png$",
+        r"p.csv: 1 file name\(s\) are not in the dataset: COVID/images/x.png$",
     )
     fails(
         folder,

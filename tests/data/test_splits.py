@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 from raycxr.data import (
+    DatasetIndex,
+    TestSpec,
+    draw_test,
     fold_files_in,
-    holdout_split,
     index_folder,
     predefined_splits,
     read_fold_files,
@@ -58,13 +60,30 @@ def test_group_aware_splits_never_split_a_group() -> None:
         assert not (g[0] & g[1]) and not (g[0] & g[2]) and not (g[1] & g[2])
 
 
-def test_holdout_is_excluded_from_folds() -> None:
-    dev, hold = holdout_split(LABELS, 0.2, seed=0)
-    assert not set(dev) & set(hold) and len(dev) + len(hold) == len(LABELS)
-    assert abs(len(hold) / len(LABELS) - 0.2) < 0.01
+def _index(root: Path, labels: np.ndarray, groups: np.ndarray | None = None) -> DatasetIndex:
+    """An index of ``labels`` (no files on disk: drawing a test set reads none)."""
+    paths = tuple(root / f"c{label}" / f"img-{i:04d}.png" for i, label in enumerate(labels))
+    return DatasetIndex(paths=paths, labels=labels, classes=tuple(CLASSES), groups=groups)
+
+
+def test_holdout_is_excluded_from_folds(tmp_path: Path) -> None:
+    held = draw_test(_index(tmp_path, LABELS), tmp_path, TestSpec(fraction=0.2, seed=0))
+    dev, hold = np.flatnonzero(~held), np.flatnonzero(held)
+    # round(0.2 × count) of each class: 12, 20, 34, 4 of 60, 100, 170, 22.
+    assert np.bincount(LABELS[hold], minlength=4).tolist() == [12, 20, 34, 4]
     for split in stratified_folds(LABELS, 4, seed=0, rows=dev):
         assert not set(np.concatenate([split.train, split.val, split.test])) & set(hold)
-    assert len(holdout_split(LABELS, 0.0)[1]) == 0
+    assert not draw_test(_index(tmp_path, LABELS), tmp_path, TestSpec(fraction=0)).any()
+
+
+def test_the_holdout_does_not_depend_on_the_index_order(tmp_path: Path) -> None:
+    index = _index(tmp_path, LABELS, groups=np.arange(len(LABELS)) // 4)
+    backwards = index.subset(np.arange(len(index))[::-1])
+    for spec in (TestSpec(fraction=0.2, seed=5), TestSpec(fraction=0.25, group=True, seed=5)):
+        held, held_backwards = draw_test(index, tmp_path, spec), draw_test(backwards, tmp_path, spec)
+        assert {index.paths[i] for i in np.flatnonzero(held)} == {
+            backwards.paths[i] for i in np.flatnonzero(held_backwards)
+        }
 
 
 def test_bad_fold_settings() -> None:
@@ -244,11 +263,6 @@ def _groups(n_groups: int) -> np.ndarray:
             r"^split 'group': fold 0 has 4 groups outside its test set, but val_fraction 0\.1 takes one of 10 parts "
             r"of them and needs at least 10; use val_fraction 0\.25 or more, fewer folds or split 'stratified'\.$",
         ),
-        (
-            lambda: holdout_split(LABELS, 0.1, groups=_groups(4)),
-            r"^split 'group': the data has 4 groups, but holdout_fraction 0\.1 takes one of 10 parts of them and "
-            r"needs at least 10; use holdout_fraction 0\.25 or more, 0 \(no holdout\) or split 'stratified'\.$",
-        ),
     ],
 )
 def test_too_few_groups_is_a_one_line_error_before_splitting(call, message: str) -> None:
@@ -266,10 +280,6 @@ def test_a_group_split_without_a_class_is_an_error_in_training_and_a_warning_in_
         r"the fold's test or validation set\); give that class more groups or use split 'stratified'\.$",
     ):
         stratified_folds(LABELS, 5, seed=0, groups=groups, classes=CLASSES)
-    with pytest.raises(
-        ValueError, match=r"^split 'group': the development set has no image of class 'Lung_Opacity' \(its 1 group"
-    ):
-        holdout_split(LABELS, 0.5, seed=0, groups=groups, classes=CLASSES)
 
     groups[LABELS == 3] = 1000 + np.arange(22) % 3  # three sources for five folds
     with pytest.warns(UserWarning) as caught:
@@ -281,7 +291,53 @@ def test_a_group_split_without_a_class_is_an_error_in_training_and_a_warning_in_
     assert [k for k, s in enumerate(splits) if 3 not in LABELS[s.test]] == [3, 4]
     assert all(set(LABELS[s.train]) == {0, 1, 2, 3} for s in splits)
 
-    two_per_class = LABELS * 2 + np.arange(len(LABELS)) % 2
-    with pytest.warns(UserWarning, match=r"^split 'group': .*: holdout: 'COVID', 'Normal', 'Lung_Opacity'$"):
-        _, holdout = holdout_split(LABELS, 0.2, seed=0, groups=two_per_class, classes=CLASSES)
-    assert set(LABELS[holdout]) == {2}
+
+def test_fold_files_and_test_lists_match_names_by_one_rule(shared_stems: Path, tmp_path: Path) -> None:
+    """A list means the same images as a fold file and as a test set (one matcher): names with or
+    without suffix, any case, shared names told apart by a class column, or a ``file`` column of paths."""
+    index = index_folder(shared_stems)
+    lists = [
+        _rows(tmp_path / "names.csv", "FILE NAME,label", ["C-1.PNG,0", "x-1,1", "n-1,1", "x-2,2", "v-1.png,2"]),
+        _rows(
+            tmp_path / "paths.csv",
+            "file",
+            [
+                "COVID/images/c-1.png",
+                "Normal/images/x-1.png",
+                "./Normal/images/n-1.png",
+                "Viral Pneumonia/images/v-1.png",
+            ],
+        ),
+    ]
+    for csv in lists:
+        (fold,) = read_fold_files(index, [csv], root=shared_stems).test_sets
+        test = draw_test(index, shared_stems, TestSpec(files=csv))
+        assert np.array_equal(np.flatnonzero(test), fold), csv.name
+    assert _named(index, read_fold_files(index, lists[:1]).test_sets[0]) == [
+        "COVID/c-1",
+        "Normal/n-1",
+        "Normal/x-1",
+        "Viral Pneumonia/v-1",
+        "Viral Pneumonia/x-2",
+    ]
+    with pytest.raises(ValueError, match=r"^.*paths\.csv: a 'file' column names paths relative to the data root"):
+        read_fold_files(index, lists[1:])
+    with pytest.raises(ValueError, match=r"^Fold file .*nope\.csv does not exist\.$"):
+        read_fold_files(index, [tmp_path / "nope.csv"])
+
+
+def test_a_group_holdout_without_a_class_is_an_error(tmp_path: Path) -> None:
+    """Held out as an experiment's test set: every class must be tested and developed on."""
+    groups = np.arange(len(LABELS)) // 4
+    groups[LABELS == 3] = 1000  # every Lung_Opacity image comes from one source
+    index = _index(tmp_path, LABELS, groups)
+    with pytest.raises(
+        ValueError, match=r"^The (test|dev) set \(group-aware fraction 0\.5\) has no image of class 'Lung_Opacity'"
+    ):
+        draw_test(index, tmp_path, TestSpec(fraction=0.5, group=True, seed=0))
+    with pytest.raises(
+        ValueError,
+        match=r"^A group-aware test set of fraction 0\.1 is 1 of 10 group folds and needs at least 10 groups; "
+        r"the index has 4\.$",
+    ):
+        draw_test(_index(tmp_path, LABELS, _groups(4)), tmp_path, TestSpec(fraction=0.1, group=True))

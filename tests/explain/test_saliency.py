@@ -101,7 +101,7 @@ def test_frozen_target_layer_gives_the_same_maps_and_state_is_restored(trained: 
 
 
 def test_registry_model_frozen_entirely(trained: Trained) -> None:
-    model = build_model(3, "none", freeze_ratio=1.0, head="gap", backbone="mobilenet_v2", image_size=SIZE)
+    model = build_model("mobilenet_v2", num_classes=3, weights="none", freeze_ratio=1.0, head="gap", image_size=SIZE)
     assert default_layer(model) is model.features[18]
     maps = saliency_maps(model, trained.images[:3], [0, 1, 2], method="gradcam++")
     assert maps.shape == (3, SIZE, SIZE) and maps.min() >= 0.0 and maps.max() <= 1.0

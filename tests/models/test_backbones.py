@@ -48,7 +48,7 @@ def test_the_issue_s_backbones_are_registered() -> None:
 def test_builds_trains_and_freezes_exactly_the_requested_layers(name: str) -> None:
     spec = get_backbone(name)
     ratio = 0.0 if spec.imagenet is None else 0.5  # the from-scratch baselines train every layer
-    model = build_model(4, "none", ratio, backbone=name, image_size=spec.min_size, seed=1)
+    model = build_model(name, num_classes=4, weights="none", freeze_ratio=ratio, image_size=spec.min_size, seed=1)
     layers = leaf_layers(model.features)
     expected = int(ratio * len(layers))
     assert model.frozen_layers == list(range(expected))
@@ -72,7 +72,7 @@ def test_builds_trains_and_freezes_exactly_the_requested_layers(name: str) -> No
 
 @pytest.mark.parametrize(("name", "ratio"), [("resnet18", 0.5), ("vgg16", 0.5), ("mobilenet_v1", 0.5)])
 def test_tail_on_the_cached_frozen_prefix_is_the_same_function(name: str, ratio: float) -> None:
-    model = build_model(3, "none", ratio, backbone=name, image_size=64, seed=2).eval()
+    model = build_model(name, num_classes=3, weights="none", freeze_ratio=ratio, image_size=64, seed=2).eval()
     blocks = model.frozen_blocks()
     assert blocks > 0
     x = _images(3, 64)
@@ -81,7 +81,7 @@ def test_tail_on_the_cached_frozen_prefix_is_the_same_function(name: str, ratio:
 
 
 def test_inception_trains_its_auxiliary_logits_with_weight_0_4() -> None:
-    model = build_model(2, "none", 0.0, backbone="inception_v3", image_size=75).train()
+    model = build_model("inception_v3", num_classes=2, weights="none", freeze_ratio=0.0, image_size=75).train()
     x, y = _images(2, 75), torch.tensor([0, 1])
     torch.manual_seed(0)
     logits, aux = model(x)
@@ -93,14 +93,14 @@ def test_inception_trains_its_auxiliary_logits_with_weight_0_4() -> None:
 def test_weights_from_a_file_fit_or_say_why(tmp_path: Path) -> None:
     reference = torchvision.models.resnet18()
     torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
-    model = build_model(4, tmp_path / "resnet18.pth", 0.5, backbone="resnet18")
+    model = build_model("resnet18", num_classes=4, weights=tmp_path / "resnet18.pth", freeze_ratio=0.5)
     assert torch.equal(model.features[1][0].conv1.weight, reference.layer1[0].conv1.weight)
     torch.save(torchvision.models.mobilenet_v2().state_dict(), tmp_path / "mobilenet.pth")
     with pytest.raises(ValueError, match=r"weights do not fit backbone 'resnet18': \d+ missing"):
-        build_model(4, tmp_path / "mobilenet.pth", 0.5, backbone="resnet18")
+        build_model("resnet18", num_classes=4, weights=tmp_path / "mobilenet.pth", freeze_ratio=0.5)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"junk\.pth is not a PyTorch state dict"):
-        build_model(4, tmp_path / "junk.pth", 0.5, backbone="resnet18")
+        build_model("resnet18", num_classes=4, weights=tmp_path / "junk.pth", freeze_ratio=0.5)
 
 
 def test_imagenet_weights_offline_name_the_backbone_and_the_file(
@@ -108,7 +108,7 @@ def test_imagenet_weights_offline_name_the_backbone_and_the_file(
 ) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty cache
     try:
-        model = build_model(4, "imagenet", 0.5, backbone="resnet18")
+        model = build_model("resnet18", num_classes=4, weights="imagenet", freeze_ratio=0.5)
     except FileNotFoundError as error:  # offline (CI): the error says what to pass
         assert "backbone 'resnet18'" in str(error) and "resnet18-f37072fd.pth" in str(error)
         assert "--weights FILE" in str(error)
@@ -119,7 +119,7 @@ def test_imagenet_weights_offline_name_the_backbone_and_the_file(
 
 def test_from_scratch_backbones_have_no_imagenet_weights() -> None:
     with pytest.raises(ValueError, match="backbone 'covidnet' has no ImageNet weights"):
-        build_model(4, "imagenet", 0.0, backbone="covidnet")
+        build_model("covidnet", num_classes=4, weights="imagenet", freeze_ratio=0.0)
 
 
 def test_unknown_backbones_list_the_choices() -> None:
@@ -134,7 +134,9 @@ def test_unknown_backbones_list_the_choices() -> None:
 def test_any_timm_model_by_name() -> None:
     import timm
 
-    vit = build_model(2, "none", 0.5, backbone="timm:vit_tiny_patch16_224", image_size=224).eval()
+    vit = build_model(
+        "timm:vit_tiny_patch16_224", num_classes=2, weights="none", freeze_ratio=0.5, image_size=224
+    ).eval()
     assert vit(_images(1, 224)).shape == (1, 2)
     counts = vit.parameter_counts()
     assert counts["trainable"] > 0 and counts["frozen"] > 0  # only each layer's own parameters freeze
@@ -153,13 +155,20 @@ def test_any_timm_model_by_name() -> None:
 
 def test_dense_head_names_its_feature_layer_and_flattens_at_the_image_size() -> None:
     model = build_model(
-        1, "none", 0.5, head="dense", backbone="vgg16", image_size=64, head_widths=(32, 16), head_dropout=0.5
+        "vgg16",
+        num_classes=1,
+        weights="none",
+        freeze_ratio=0.5,
+        head="dense",
+        image_size=64,
+        head_widths=(32, 16),
+        head_dropout=0.5,
     ).eval()
     assert model.pool.feature_dense.out_features == 16
     assert model.pool.dense0.in_features == 512 * 2 * 2  # VGG16 halves 64 px five times
     assert model.embed(_images(2, 64)).shape == (2, 16)
     assert model(_images(2, 64)).shape == (2, 1)  # one logit: a binary task
     with pytest.raises(ValueError, match="head 'dense' needs positive --head-widths"):
-        build_model(2, "none", 0.5, head="dense", head_widths=())
+        build_model("mobilenet_v2", num_classes=2, weights="none", freeze_ratio=0.5, head="dense", head_widths=())
     assert {"gmp", "gap", "mlp", "dense"} <= set(head_names())
     assert get_head("dense").spatial and not get_head("gmp").spatial

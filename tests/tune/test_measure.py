@@ -55,7 +55,7 @@ def test_latency_is_a_median_of_timed_passes_and_modes_are_restored() -> None:
 
 def test_a_trial_measures_its_freeze_net_at_its_image_size() -> None:
     cfg = TrainConfig(image_size=64, head="gap", weights="none", freeze_ratio=0.5)
-    net = build_model(4, "none", 0.5, head="gap", image_size=64)
+    net = build_model("mobilenet_v2", num_classes=4, weights="none", freeze_ratio=0.5, head="gap", image_size=64)
     state = torch.get_rng_state()
     values = measure_model(net, cfg, ("latency_ms", "macs", "params"))
     assert torch.equal(torch.get_rng_state(), state)  # measuring draws no random number
@@ -63,8 +63,8 @@ def test_a_trial_measures_its_freeze_net_at_its_image_size() -> None:
     assert values["params"] == counts["trainable"] + counts["frozen"]
     # MobileNetV2 at 64 px is 1/12.25 of its ~300 M MACs at 224 px.
     assert 15e6 < values["macs"] < 35e6
-    bigger = measure_model(build_model(4, "none", 0.5, head="gap", image_size=128), cfg.model_copy(
-        update={"image_size": 128}), ("macs",))  # fmt: skip
+    big_net = build_model("mobilenet_v2", num_classes=4, weights="none", freeze_ratio=0.5, head="gap", image_size=128)
+    bigger = measure_model(big_net, cfg.model_copy(update={"image_size": 128}), ("macs",))
     assert bigger["macs"] == pytest.approx(4 * values["macs"], rel=0.05)
     assert measure_model(net, cfg, ()) == {}
 

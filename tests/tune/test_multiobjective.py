@@ -62,7 +62,9 @@ def test_two_objectives_constraints_and_warm_start(ray_cluster, tiny_dataset: Pa
     points = tmp_path / "points.json"
     points.write_text(json.dumps(POINTS))
     # Between the small (gap) and the big (mlp: + 512 + 256 units) network: only gap heads are feasible.
-    limit = count_params(build_model(4, "none", head="gap", image_size=64)) + 100_000
+    limit = (
+        count_params(build_model("mobilenet_v2", num_classes=4, weights="none", head="gap", image_size=64)) + 100_000
+    )
     settings = TuneSettings(
         space=str(space),
         data=tiny_dataset,

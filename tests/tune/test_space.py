@@ -108,7 +108,10 @@ def test_same_seed_same_suggestions() -> None:
             "fixed: {loss: binary_focal, focal_alpha: 1.0}",
             "loss 'binary_focal': focal_alpha must be in (0, 1), got 1.0",
         ),
-        ("params: {q: {type: float, low: 0, high: 1}}", "params.q: Input should be greater than 0"),
+        (
+            "params: {q: {type: float, low: 0, high: 1}}",
+            "params.q: Value error, loss 'attention': q must be > 0, got 0.0. (got 0.0)",  # the loss registry's range
+        ),
         (
             "fixed: {backbone: inception_v3}\nparams: {image_size: {type: categorical, choices: [64, 299]}}",
             "params.image_size: image_size must be at least 75 pixels for inception_v3, got 64",
