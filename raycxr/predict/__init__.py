@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from raycxr.predict._load import (
-    RUNTIMES,
-    LoadedModel,
-    ModelError,
-    OnnxModule,
-    experiment_classes,
-    latest_state,
-    load_model,
-    model_kind,
-)
+from raycxr.predict._bundle import OnnxModule
+from raycxr.predict._load import experiment_classes, latest_state, load_model, model_kind
+from raycxr.predict._model import RUNTIMES, LoadedModel, ModelError
 from raycxr.predict._predict import (
     Predictions,
     class_probabilities,

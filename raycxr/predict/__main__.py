@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from raycxr.predict._load import RUNTIMES, ModelError, load_model
+from raycxr.predict._load import load_model
+from raycxr.predict._model import RUNTIMES, ModelError
 from raycxr.predict._predict import find_images, predict_files, saliency_writer
 
 

@@ -21,17 +21,11 @@ it: classes, input size and resize filter, and its :class:`~raycxr.evaluation.De
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
-from raycxr.data import Interpolation
-from raycxr.evaluation import DecisionRule
 from raycxr.experiment import (
     BEST_FILE,
     BUNDLE_FILE,
@@ -44,7 +38,6 @@ from raycxr.experiment import (
     TRIALS_FILE,
     CVFolder,
     Experiment,
-    read_json,
     read_record,
     read_selection,
     read_trials,
@@ -52,172 +45,19 @@ from raycxr.experiment import (
     trial_config,
     trial_params,
 )
-from raycxr.train import TrainConfig, model_for
-
-ModelKind = Literal["experiment", "train", "cv", "bundle"]
-Runtime = Literal["pytorch", "torchscript", "onnx"]
-RUNTIMES: tuple[str, ...] = ("pytorch", "torchscript", "onnx")
-
-EXPECTED = (
-    "expected a search experiment folder (raycxr.json), a 'python -m raycxr.train --out' folder (best.pt), "
-    "an experiment's cv/ folder (selection.json) or an exported bundle (bundle.json)"
+from raycxr.predict._bundle import load_bundle
+from raycxr.predict._model import (
+    EXPECTED,
+    LoadedModel,
+    ModelError,
+    ModelKind,
+    Runtime,
+    pytorch_model,
+    read_json_file,
+    stored_config,
+    stored_rule,
+    torch_load,
 )
-
-
-class ModelError(ValueError):
-    """``MODEL`` is not something a model can be loaded from; the message is one line naming the path."""
-
-
-@dataclasses.dataclass
-class LoadedModel:
-    """A trained classifier ready to predict.
-
-    Attributes:
-        model: In eval mode, on ``device``: uint8 images ``(B, S, S)`` → float logits ``(B, K)``
-            (``(B, 1)``: one logit of a binary model). A :class:`~raycxr.models.FreezeNet`, a
-            TorchScript module or an :class:`OnnxModule`.
-        config: The training configuration (architecture, input size, normalisation, task).
-        rule: How its probabilities become a class (decided on validation), with its temperature.
-        kind: What ``path`` was.
-        path: The ``MODEL`` given.
-        source: Where the weights came from, one line (trial, checkpoint file, epoch …).
-        runtime: What runs ``model``.
-        device: Where it runs.
-        details: Provenance for ``bundle.json`` (trial id, checkpoint, the experiment's ``splits.csv`` …).
-    """
-
-    model: nn.Module
-    config: TrainConfig
-    rule: DecisionRule
-    kind: ModelKind
-    path: Path
-    source: str
-    runtime: Runtime = "pytorch"
-    device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """Class names in label (output) order."""
-        return self.rule.classes
-
-    @property
-    def temperature(self) -> float | None:
-        """Calibration temperature T (probabilities ``softmax(logits / T)``), or ``None``."""
-        return self.rule.temperature
-
-    @property
-    def threshold(self) -> float | None:
-        """Of a two-class rule: the uncalibrated probability of ``classes[1]`` from which it is predicted."""
-        return self.rule.threshold
-
-    @property
-    def image_size(self) -> int:
-        return self.config.image_size
-
-    @property
-    def interpolation(self) -> Interpolation:
-        return self.config.interpolation
-
-    @property
-    def binary(self) -> bool:
-        """One sigmoid logit for ``classes[1]`` (``config.binary``)."""
-        return self.config.binary
-
-
-class OnnxModule(nn.Module):
-    """An onnxruntime session as a module: uint8 ``(B, S, S)`` tensor → logits tensor.
-
-    A model exported with a fixed batch size (COVID-Lite's CLAHE fixes it) is run in chunks of
-    that size, the last one padded.
-    """
-
-    def __init__(self, path: Path, device: torch.device) -> None:
-        super().__init__()
-        import onnxruntime
-
-        available = onnxruntime.get_available_providers()
-        if device.type == "cuda":
-            if "CUDAExecutionProvider" not in available:
-                raise ModelError(
-                    f"{path}: --device cuda with --runtime onnx needs onnxruntime's CUDAExecutionProvider "
-                    f"(pip install onnxruntime-gpu); this onnxruntime has {', '.join(available)}."
-                )
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
-        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
-        (entry,) = self.session.get_inputs()
-        self.input_name = entry.name
-        self.fixed_batch = entry.shape[0] if isinstance(entry.shape[0], int) else None
-        self.eval()
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        array = images.detach().cpu().numpy()
-        if self.fixed_batch is None:
-            return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
-        size, parts = self.fixed_batch, []
-        for start in range(0, len(array), size):
-            chunk = array[start : start + size]
-            padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            parts.append(self.session.run(None, {self.input_name: padded})[0][: len(chunk)])
-        return torch.from_numpy(np.concatenate(parts))
-
-
-def _config(values: dict[str, Any]) -> TrainConfig:
-    """A stored training configuration, as the architecture's recipe: weights, data and output are not needed."""
-    values = {**values, "weights": "none", "data": None, "out": None}
-    return TrainConfig(**values)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return read_json(path)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
-
-
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001  (a corrupt file: any of pickle's, zipfile's or torch's errors)
-        raise ModelError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {error}).") from None
-
-
-def _pytorch_model(
-    cfg: TrainConfig, classes: tuple[str, ...], state: dict[str, torch.Tensor], where: Path, device: torch.device
-) -> nn.Module:
-    model = model_for(cfg, len(classes), weights="none")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise ModelError(f"{where}: the weights do not fit the configuration's network ({first}).") from None
-    return model.to(device).eval()
-
-
-def _rule(values: dict[str, Any] | None, classes: tuple[str, ...], where: Path, rescore: str) -> DecisionRule:
-    """The decision rule stored with a model's weights.
-
-    A checkpoint of an older raycxr has none. For more than two classes its rule was the arg max
-    without a temperature, and it is read as such (the documented migration). A two-class model's
-    threshold was chosen on validation and cannot be recovered from the weights alone: an error
-    saying how to re-score it.
-    """
-    if values:
-        try:
-            rule = DecisionRule.from_dict(values)
-        except ValueError as error:
-            raise ModelError(f"{where}: {error}.") from None
-        if rule.classes != classes:
-            raise ModelError(f"{where}: the decision rule is for classes {rule.classes}, the model's are {classes}.")
-        return rule
-    if len(classes) > 2:
-        return DecisionRule(classes)
-    raise ModelError(
-        f"{where}: no decision rule is stored with these two-class weights (made by an older raycxr, which did not "
-        f"keep the validation threshold); re-score it: {rescore}."
-    )
 
 
 def sha256_of(path: Path) -> str | None:
@@ -290,7 +130,7 @@ def load_model(
     if config is not None and kind != "cv":
         raise ModelError(f"{path}: --config applies to an experiment's cv/ folder only (this is a {kind} folder).")
     if kind == "bundle":
-        return _load_bundle(path, folder, runtime, device, auto)
+        return load_bundle(path, folder, runtime, device, auto)
     if runtime not in (None, "pytorch"):
         raise ModelError(
             f"{path}: --runtime {runtime} needs an exported bundle (python -m raycxr.export); "
@@ -304,14 +144,14 @@ def load_model(
 
 
 def _load_train(path: Path, folder: Path, device: torch.device) -> LoadedModel:
-    checkpoint = _torch_load(folder / TRAIN_CHECKPOINT)
+    checkpoint = torch_load(folder / TRAIN_CHECKPOINT)
     if not isinstance(checkpoint, dict) or not {"model", "classes", "config"} <= set(checkpoint):
         raise ModelError(f"{folder / TRAIN_CHECKPOINT}: not a checkpoint of python -m raycxr.train.")
-    cfg = _config(checkpoint["config"])
+    cfg = stored_config(checkpoint["config"])
     classes = tuple(checkpoint["classes"])
-    rule = _rule(checkpoint.get("decision"), classes, folder / TRAIN_CHECKPOINT,
+    rule = stored_rule(checkpoint.get("decision"), classes, folder / TRAIN_CHECKPOINT,
                  f"train it again: python -m raycxr.train --out {folder}")  # fmt: skip
-    model = _pytorch_model(cfg, classes, checkpoint["model"], folder / TRAIN_CHECKPOINT, device)
+    model = pytorch_model(cfg, classes, checkpoint["model"], folder / TRAIN_CHECKPOINT, device)
     epoch = checkpoint.get("epoch")
     return LoadedModel(
         model=model,
@@ -355,7 +195,7 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
             raise ModelError(
                 f"{path}: no {BEST_FILE} (the search has no finished trial yet); name one with --trial ID."
             )
-        best = _read_json(best_file)
+        best = read_json_file(best_file)
         if "trial_id" not in best:
             raise ModelError(f"{path}: a multi-objective search has no single best trial; name one with --trial ID.")
         trial, params = str(best["trial_id"]), best["params"]
@@ -372,7 +212,7 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
         params = trial_params(row)
         how = "trial"
     try:
-        cfg = _config(trial_config(folder, trial, row))
+        cfg = stored_config(trial_config(folder, trial, row))
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{path}: {first}") from None
@@ -383,11 +223,11 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
             f"{path}: no checkpoint of trial {trial} (looked for trial_{trial}/checkpoint_*/{STATE_FILE} and "
             f"train/train-{trial}/checkpoint_*/{STATE_FILE})."
         )
-    state = _torch_load(state_file)
+    state = torch_load(state_file)
     if not isinstance(state, dict) or "best_model" not in state:
         raise ModelError(f"{state_file}: not a raycxr training state (no 'best_model').")
-    rule = _rule(state.get("best_rule"), classes, state_file, "run the search again (python -m raycxr.tune)")
-    model = _pytorch_model(cfg, classes, state["best_model"], state_file, device)
+    rule = stored_rule(state.get("best_rule"), classes, state_file, "run the search again (python -m raycxr.tune)")
+    model = pytorch_model(cfg, classes, state["best_model"], state_file, device)
     relative = state_file.relative_to(folder).as_posix()
     return LoadedModel(
         model=model,
@@ -435,13 +275,13 @@ def _load_cv(path: Path, folder: Path, config: str | None, device: torch.device)
     if not weights.is_file():
         raise ModelError(f"{path}: the refit weights of {name!r} are missing ({weights}).")
     try:
-        cfg = _config(refit["train_config"])
+        cfg = stored_config(refit["train_config"])
     except ValueError as error:
         raise ModelError(f"{weights.parent}: {str(error).strip().splitlines()[0]}") from None
     classes = tuple(refit["classes"])
     rescore = f"run the CV again: python -m raycxr.cv {folder.parent}"
-    rule = _rule(refit.get("decision"), classes, weights.parent, rescore)
-    model = _pytorch_model(cfg, classes, _torch_load(weights), weights, device)
+    rule = stored_rule(refit.get("decision"), classes, weights.parent, rescore)
+    model = pytorch_model(cfg, classes, torch_load(weights), weights, device)
     chosen = "CV-selected" if name == selection["selected"] else f"CV-evaluated (selected: {selection['selected']})"
     test = refit.get("test") or {}
     return LoadedModel(
@@ -462,79 +302,4 @@ def _load_cv(path: Path, folder: Path, config: str | None, device: torch.device)
             "splits_sha256": refit.get("data_sha256"),
             "test": test,
         },
-    )
-
-
-def _onnx_cuda() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
-def _bundle_rule(bundle: dict[str, Any], classes: tuple[str, ...], where: Path) -> DecisionRule:
-    """A bundle's decision rule; a version-1 bundle (no ``decision``) had ``temperature`` and ``threshold``
-    at its top level: a threshold means the two-class Youden rule, none the arg max."""
-    if "decision" in bundle:
-        return _rule(bundle["decision"], classes, where, "export it again (python -m raycxr.export)")
-    temperature, threshold = bundle.get("temperature"), bundle.get("threshold")
-    try:
-        return DecisionRule(
-            classes,
-            "argmax" if threshold is None else "youden",
-            None if threshold is None else float(threshold),
-            temperature=None if temperature is None else float(temperature),
-        )
-    except ValueError as error:
-        raise ModelError(f"{where}: {error}.") from None
-
-
-def _load_bundle(
-    path: Path, folder: Path, runtime: Runtime | None, device: torch.device, auto: bool = False
-) -> LoadedModel:
-    bundle = _read_json(folder / BUNDLE_FILE)
-    try:
-        cfg = _config(bundle["train_config"])
-        classes = tuple(bundle["classes"])
-        files = bundle["files"]
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelError(f"{folder / BUNDLE_FILE}: not a raycxr bundle ({type(error).__name__}: {error}).") from None
-    if runtime is None:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            runtime = "torchscript"
-        else:
-            runtime = "onnx" if files.get("onnx") else "torchscript"
-    if runtime == "pytorch":
-        raise ModelError(f"{path}: a bundle runs with --runtime onnx or torchscript, not pytorch.")
-    name = files.get(runtime)
-    if not name:
-        reason = bundle.get("torchscript_error") if runtime == "torchscript" else None
-        why = f" ({reason})" if reason else ""
-        raise ModelError(f"{path}: the bundle has no {runtime} model{why}; use the other runtime.")
-    model_file = folder / name
-    if not model_file.is_file():
-        raise ModelError(f"{path}: {name} is missing from the bundle.")
-    if runtime == "onnx":
-        if auto and device.type == "cuda" and not _onnx_cuda():
-            device = torch.device("cpu")  # this onnxruntime has no CUDA provider: 'auto' means the CPU
-        model: nn.Module = OnnxModule(model_file, device)
-    else:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated (it still works)
-                model = torch.jit.load(str(model_file), map_location=device).eval()
-        except Exception as error:  # noqa: BLE001  (torch.jit raises several unrelated types for a bad file)
-            raise ModelError(f"{model_file}: cannot load the TorchScript model ({type(error).__name__}).") from None
-    rule = _bundle_rule(bundle, classes, folder / BUNDLE_FILE)
-    return LoadedModel(
-        model=model,
-        config=cfg,
-        rule=rule,
-        kind="bundle",
-        path=path,
-        source=f"bundle {folder} ({name}, {runtime}; exported from {bundle.get('source', {}).get('description', '?')})",
-        runtime=runtime,
-        device=device,
-        details={"bundle": bundle},
     )

@@ -20,7 +20,7 @@ import torch
 
 from raycxr.data import IMAGE_SUFFIXES, ModalityWarning, is_dicom, read_image
 from raycxr.losses import as_class_logits
-from raycxr.predict._load import LoadedModel
+from raycxr.predict._model import LoadedModel
 
 Report = Callable[[str], None]
 

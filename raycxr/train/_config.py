@@ -144,7 +144,12 @@ class TrainConfig(BaseModel):
     @field_validator(*loss_fields())
     @classmethod
     def _loss_field_in_range(cls, value: object, info: ValidationInfo) -> object:
-        """A loss parameter's range is the loss registry's (``loss`` is declared before them)."""
+        """A loss parameter's range is the loss registry's (``loss`` is declared before them).
+
+        An unset optional parameter (``alpha: None``, as a stored configuration has it) is left alone.
+        """
+        if value is None and cls.model_fields[info.field_name].default is None:
+            return value
         check_loss_field(info.field_name, value, info.data.get("loss"))
         return value
 

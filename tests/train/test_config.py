@@ -59,3 +59,9 @@ def test_the_range_is_the_configured_loss_s() -> None:
     assert TrainConfig(loss="focal", focal_alpha=1.0).focal_alpha == 1.0
     assert TrainConfig(focal_alpha=1.0).focal_alpha == 1.0  # attention does not read it; focal could use it
     assert loss_spec("focal").param("focal_alpha").range_text() == "in (0, 1]"
+
+
+def test_a_stored_configuration_reads_back_unchanged() -> None:
+    """What a trial records (``model_dump(mode="json")``, unset optional parameters as null) is valid again."""
+    cfg = TrainConfig(loss="focal", focal_alpha=0.5, decision="youden", classes=["Normal", "COVID"])
+    assert TrainConfig(**cfg.model_dump(mode="json")) == cfg
