@@ -149,8 +149,8 @@ def _load_train(path: Path, folder: Path, device: torch.device) -> LoadedModel:
         raise ModelError(f"{folder / TRAIN_CHECKPOINT}: not a checkpoint of python -m raycxr.train.")
     cfg = stored_config(checkpoint["config"])
     classes = tuple(checkpoint["classes"])
-    rule = stored_rule(checkpoint.get("decision"), classes, folder / TRAIN_CHECKPOINT,
-                 f"train it again: python -m raycxr.train --out {folder}")  # fmt: skip
+    rescore = f"train it again: python -m raycxr.train --out {folder}"
+    rule = stored_rule(checkpoint.get("decision"), classes, folder / TRAIN_CHECKPOINT, rescore)
     model = pytorch_model(cfg, classes, checkpoint["model"], folder / TRAIN_CHECKPOINT, device)
     epoch = checkpoint.get("epoch")
     return LoadedModel(

@@ -130,6 +130,15 @@ def test_cv_folder_serves_the_refit_its_test_table_scored(
     refit = torch.load(cv / "refits" / selected / "model.pt", weights_only=True)
     for name, tensor in loaded.model.state_dict().items():
         assert torch.equal(tensor, refit[name]), name
+    # On CPU the refit (same dev split, seed and configuration) repeats the trial's training exactly: the
+    # weights and decision rule loaded from the experiment folder and from cv/ are the same, and so is predict.
+    trial = load_model(experiment)
+    assert all(torch.equal(trial.model.state_dict()[name], tensor) for name, tensor in refit.items())
+    assert trial.rule == loaded.rule
+    files = sorted((tiny_dataset / "Viral Pneumonia" / "images").glob("*.png"))[:8]
+    from_trial, from_cv = predict_files(trial, files), predict_files(loaded, files)
+    np.testing.assert_array_equal(from_trial.probabilities, from_cv.probabilities)
+    np.testing.assert_array_equal(from_trial.predicted, from_cv.predicted)
     record = json.loads((cv / "refits" / selected / "refit.json").read_text())
     assert loaded.rule.to_dict() == record["decision"] and record["data_sha256"] == content_hash(
         experiment / "splits.csv"
