@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from raycxr.cv._cv import CVSettings, run_cv
+from raycxr.experiment import SELECTION_FILE, read_json
 from raycxr.train import add_config_options, run_from_args
 
 
@@ -20,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_config_options(parser, CVSettings, skip=("experiment",))
     args = parser.parse_args(argv)
     result = run_from_args(parser, args, CVSettings, run_cv)
-    print(f"Best configuration by mean test macro-F1: {result.best}. Report: {result.report}", flush=True)
+    print(f"Selected by mean CV macro-F1 inside dev: {result.best}. Report: {result.report}", flush=True)
+    if (result.out / SELECTION_FILE).is_file() and read_json(result.out / SELECTION_FILE).get("refits"):
+        print(f"Use its refit (the weights its test table scored): python -m raycxr.predict {result.out} IMAGES")
 
 
 if __name__ == "__main__":
