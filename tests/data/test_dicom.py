@@ -19,6 +19,7 @@ from pydicom.uid import (
     HTJ2K,
     JPEG2000,
     MPEG4HP41,
+    DeflatedExplicitVRLittleEndian,
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
     HTJ2KLossless,
@@ -444,9 +445,10 @@ def test_real_compressed_files_read_as_their_reference(reference: str, compresse
         ("JPEG-LL.dcm", JPEGLosslessSV1, (1024, 256)),
         ("JPEGLSNearLossless_16.dcm", JPEGLSNearLossless, (50, 10)),
         ("JPGExtended.dcm", JPEGExtended12Bit, (1024, 256)),
+        ("image_dfl.dcm", DeflatedExplicitVRLittleEndian, (512, 512)),
     ],
 )
-def test_real_jpeg_lossless_and_jpeg_ls_files_decode(name: str, uid: str, shape: tuple[int, int]) -> None:
+def test_real_jpeg_lossless_jpeg_ls_and_other_files_decode(name: str, uid: str, shape: tuple[int, int]) -> None:
     path = sample_file(name)
     assert pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == uid
     out = read_gray(path)
