@@ -20,7 +20,7 @@ from raycxr.data._index import (
     index_folder,
     relative_files,
 )
-from raycxr.data._io import Interpolation, is_dicom, read_gray, read_image
+from raycxr.data._io import is_dicom, read_gray, read_image
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -32,6 +32,7 @@ from raycxr.data._leakage import (
 from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
 from raycxr.data._phash import AUDIT_SIZE, file_phashes, perceptual_hashes
 from raycxr.data._pixels import ModalityWarning
+from raycxr.data._resize import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_POLICIES, Interpolation, Resize
 from raycxr.data._splits import (
     PredefinedFolds,
     Split,
@@ -46,7 +47,10 @@ from raycxr.data._testset import TestSpec, draw_test
 
 __all__ = [
     "AUDIT_SIZE",
+    "DEFAULT_RESIZE",
     "IMAGE_SUFFIXES",
+    "LEGACY_RESIZE",
+    "RESIZE_POLICIES",
     "BadImagesError",
     "DatasetIndex",
     "DecodedImages",
@@ -55,6 +59,7 @@ __all__ = [
     "Manifest",
     "ModalityWarning",
     "PredefinedFolds",
+    "Resize",
     "Split",
     "TestSpec",
     "audit",

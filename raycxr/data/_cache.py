@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from raycxr.data._index import DatasetIndex
-from raycxr.data._io import Interpolation, read_image
+from raycxr.data._io import read_image
+from raycxr.data._resize import DEFAULT_RESIZE, Interpolation, Resize, check_resize
 
 _FORMAT_VERSION = "2"  # 2: DICOM windowing and Modality LUT
 
@@ -31,7 +32,7 @@ class DecodedImages:
 
     Attributes:
         index: The images that decoded (``bad`` ones removed).
-        images: ``(len(index), size, size)`` uint8 array.
+        images: ``(len(index), size, size)`` uint8 array (each image brought to the square by the resize policy).
         bad: Path → error message of every file that was skipped.
         from_cache: Whether ``images`` was read from the cache rather than decoded.
         cache_file: Where the array is stored, or ``None`` when caching is off.
@@ -51,13 +52,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "raycxr"
 
 
-def cache_key(index: DatasetIndex, size: int, interpolation: Interpolation) -> str:
+def cache_key(index: DatasetIndex, size: int, interpolation: Interpolation, resize: Resize = DEFAULT_RESIZE) -> str:
     """A digest of every file's path, size and modification time, and the decode settings.
 
     Any added, removed, renamed or rewritten file gives a new key, so a stale array is
-    never reused.
+    never reused; so does another size, filter or resize policy. (Arrays cached before the
+    policy existed were stretched; no key made now matches theirs, so they are never reused.)
     """
-    digest = hashlib.sha256(f"{_FORMAT_VERSION}|{size}|{interpolation}".encode())
+    digest = hashlib.sha256(f"{_FORMAT_VERSION}|{size}|{interpolation}|{resize}".encode())
     for path in index.paths:
         stat = path.stat() if path.exists() else None
         signature = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "missing"
@@ -65,13 +67,15 @@ def cache_key(index: DatasetIndex, size: int, interpolation: Interpolation) -> s
     return digest.hexdigest()[:32]
 
 
-def _decode_all(index: DatasetIndex, size: int, interpolation: Interpolation) -> tuple[np.ndarray, dict[str, str]]:
+def _decode_all(
+    index: DatasetIndex, size: int, interpolation: Interpolation, resize: Resize
+) -> tuple[np.ndarray, dict[str, str]]:
     images = np.zeros((len(index), size, size), dtype=np.uint8)
     bad: dict[str, str] = {}
 
     def decode(i: int) -> None:
         try:
-            images[i] = read_image(index.paths[i], size, interpolation)
+            images[i] = read_image(index.paths[i], size, interpolation, resize)
         except Exception as error:  # noqa: BLE001 - every failure is reported per file
             bad[str(index.paths[i])] = f"{type(error).__name__}: {error}"
 
@@ -88,6 +92,7 @@ def decode_dataset(
     cache_dir: str | Path | None = None,
     skip_bad: bool = False,
     use_cache: bool = True,
+    resize: Resize = DEFAULT_RESIZE,
 ) -> DecodedImages:
     """Decode and resize every image of ``index``, or load the cached result.
 
@@ -98,12 +103,16 @@ def decode_dataset(
         cache_dir: Where cached arrays live; defaults to :func:`default_cache_dir`.
         skip_bad: Drop undecodable images (reported in ``bad``) instead of failing.
         use_cache: Read and write the on-disk cache.
+        resize: How a non-square image becomes a square: ``"pad"``, ``"crop"`` or ``"stretch"``
+            (see :func:`~raycxr.data.read_image`); part of the cache key.
 
     Raises:
+        ValueError: ``resize`` or ``interpolation`` is unknown.
         BadImagesError: Some images failed to decode and ``skip_bad`` is false; the
             message lists every such file.
     """
-    key = cache_key(index, size, interpolation)
+    check_resize(resize, interpolation)
+    key = cache_key(index, size, interpolation, resize)
     cache_file = Path(cache_dir or default_cache_dir()) / f"{key}.npz" if use_cache else None
     if cache_file is not None and cache_file.exists():
         with np.load(cache_file) as stored:
@@ -112,7 +121,7 @@ def decode_dataset(
             images = stored["images"]
         from_cache = True
     else:
-        images, bad = _decode_all(index, size, interpolation)
+        images, bad = _decode_all(index, size, interpolation, resize)
         keep = np.array([str(p) not in bad for p in index.paths], dtype=bool)
         images = images[keep]
         from_cache = False

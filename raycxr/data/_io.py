@@ -1,20 +1,17 @@
-"""Read one radiograph from disk into an 8-bit grayscale array (native size or a resized square)."""
+"""Read one radiograph from disk into an 8-bit grayscale array (native size, or the model's square input)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from raycxr.data._pixels import one_line, to_uint8
-
-Interpolation = Literal["nearest", "bilinear"]
+from raycxr.data._resize import DEFAULT_RESIZE, Interpolation, Resize, check_resize, resize_square
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
 
-_PIL_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
 _HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _RASTER_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
 _RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
@@ -94,15 +91,18 @@ def read_gray(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(gray, dtype=np.uint8)
 
 
-def read_image(path: str | Path, size: int, interpolation: Interpolation = "nearest") -> np.ndarray:
-    """Decode an image (as :func:`read_gray`) and resize it to ``size`` × ``size``.
+def read_image(
+    path: str | Path, size: int, interpolation: Interpolation = "nearest", resize: Resize = DEFAULT_RESIZE
+) -> np.ndarray:
+    """Decode an image (as :func:`read_gray`) and bring it to ``size`` × ``size`` by the policy ``resize``.
+
+    ``resize`` is ``"pad"`` (centred on a black square, then resized), ``"crop"`` (centre square,
+    then resized) or ``"stretch"`` (resized, aspect ratio lost); see :mod:`raycxr.data._resize`.
 
     Raises:
         OSError, ValueError: The file cannot be read or decoded (the caller collects
             these per file); see :func:`read_gray`.
+        ValueError: ``resize`` or ``interpolation`` is unknown.
     """
-    gray = read_gray(path)
-    if gray.shape != (size, size):
-        resized = Image.fromarray(gray).resize((size, size), _PIL_RESAMPLE[interpolation])
-        gray = np.asarray(resized)
-    return np.ascontiguousarray(gray, dtype=np.uint8)
+    check_resize(resize, interpolation)  # before the (possibly slow) decode
+    return resize_square(read_gray(path), size, interpolation, resize)

@@ -36,13 +36,17 @@ from pathlib import Path
 
 import numpy as np
 
-from raycxr.data._io import Interpolation, read_image
+from raycxr.data._io import read_image
+from raycxr.data._resize import Interpolation, Resize
 
 #: Side, in pixels, every image is decoded at for the audit (whatever the training size).
 AUDIT_SIZE = 256
 #: Resampling of the audit decode: bilinear, so that a 1-px shift moves every pixel a little
 #: instead of swapping which source pixels nearest-neighbour sampling picks.
 AUDIT_INTERPOLATION: Interpolation = "bilinear"
+#: The audit compares whole images, whatever the training's resize policy: stretched, so that
+#: every pixel of a non-square file is in its hash (and hashes cached before the policy stay valid).
+AUDIT_RESIZE: Resize = "stretch"
 #: pHash side: 48 × 48 = 2304 bits (see the module docstring for why).
 DEFAULT_HASH_SIZE = 48
 _CACHE_VERSION = "1"
@@ -188,7 +192,7 @@ def file_phashes(
             missing.append(i)
 
     def one(i: int) -> None:  # decode and hash one file at a time: never all images in memory
-        out[i] = _phash_one(read_image(paths[i], size, AUDIT_INTERPOLATION), hash_size)
+        out[i] = _phash_one(read_image(paths[i], size, AUDIT_INTERPOLATION, AUDIT_RESIZE), hash_size)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(one, missing))

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = find_images(args.sample)[: args.max_samples]
         images = []
         for file in files:
-            image, reason, _ = decode(file, loaded.image_size, loaded.interpolation)
+            image, reason, _ = decode(file, loaded.image_size, loaded.interpolation, resize=loaded.resize)
             if image is None:
                 parser.exit(2, f"error: --sample: {reason}\n")
             images.append(image)

@@ -2,7 +2,7 @@
 
 The exported models take what the PyTorch model takes: **uint8** grayscale images
 ``(batch, S, S)`` (decoded and resized as training did: :func:`raycxr.data.read_image` at the
-bundle's ``input.size`` and ``input.interpolation``); the scaling to [0, 1] and the
+bundle's ``input.size``, ``input.interpolation`` and ``input.resize``); the scaling to [0, 1] and the
 normalisation are inside the model (its first layer). They give float32 logits ``(batch, K)``,
 or ``(batch, 1)`` for a binary single-logit model (probabilities ``[1 − σ(z), σ(z)]``). The ONNX
 model's batch axis is dynamic (input ``images``, output ``logits``).
@@ -292,8 +292,11 @@ def export_model(
             "shape": ["batch", size, size],
             "size": size,
             "interpolation": cfg.interpolation,
-            "decode": "raycxr.data.read_image(path, size, interpolation): 8-bit grayscale (16-bit PNG stretched "
-            "by min/max, DICOM windowed, MONOCHROME1 inverted), resized to size × size",
+            "resize": cfg.resize,
+            "decode": "raycxr.data.read_image(path, size, interpolation, resize): 8-bit grayscale (16-bit PNG "
+            "stretched by min/max, DICOM windowed, MONOCHROME1 inverted), made square by the resize policy "
+            "('pad': centred on black; 'crop': centre square; 'stretch': aspect ratio lost), then resized to "
+            "size × size",
             "normalisation": _normalisation(loaded),
         },
         "output": {

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from raycxr.data import Interpolation
+from raycxr.data import LEGACY_RESIZE, Interpolation, Resize
 from raycxr.evaluation import DecisionRule
 from raycxr.experiment import read_json
 from raycxr.train import TrainConfig, model_for
@@ -80,14 +80,22 @@ class LoadedModel:
         return self.config.interpolation
 
     @property
+    def resize(self) -> Resize:
+        """How a non-square image becomes the square input, as the model was trained."""
+        return self.config.resize
+
+    @property
     def binary(self) -> bool:
         """One sigmoid logit for ``classes[1]`` (``config.binary``)."""
         return self.config.binary
 
 
 def stored_config(values: dict[str, Any]) -> TrainConfig:
-    """A stored training configuration, as the architecture's recipe: weights, data and output are not needed."""
-    values = {**values, "weights": "none", "data": None, "out": None}
+    """A stored training configuration, as the architecture's recipe: weights, data and output are not needed.
+
+    One recorded before the ``resize`` setting existed was trained on stretched images, and is read so.
+    """
+    values = {"resize": LEGACY_RESIZE, **values, "weights": "none", "data": None, "out": None}
     return TrainConfig(**values)
 
 

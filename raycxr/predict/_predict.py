@@ -1,7 +1,7 @@
 """Predict class probabilities of image files with a :class:`LoadedModel`: find, decode, batch, run.
 
 Images are decoded exactly as training decoded them (:func:`raycxr.data.read_image` at the
-model's input size and resize filter), one at a time in the calling thread (so that a DICOM
+model's input size, resize filter and resize policy), one at a time in the calling thread (so that a DICOM
 ``ModalityWarning`` is caught per file), and run in batches. A file that cannot be read is
 reported and skipped; the others are predicted.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raycxr.data import IMAGE_SUFFIXES, ModalityWarning, is_dicom, read_image
+from raycxr.data import IMAGE_SUFFIXES, ModalityWarning, Resize, is_dicom, read_image
 from raycxr.losses import as_class_logits
 from raycxr.predict._model import LoadedModel
 
@@ -103,9 +103,11 @@ def find_images(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def decode(
-    path: Path, size: int, interpolation: str, on_warning: Report | None = None
+    path: Path, size: int, interpolation: str, on_warning: Report | None = None, *, resize: Resize
 ) -> tuple[np.ndarray | None, str | None, list[str]]:
     """``(image, None, warnings)`` or ``(None, reason, warnings)`` for one file.
+
+    ``size``, ``interpolation`` and ``resize`` are the model's (``LoadedModel.image_size`` …).
 
     A ``ModalityWarning`` becomes a message (it names the file); other warnings are re-issued.
     """
@@ -113,7 +115,7 @@ def decode(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            image = read_image(path, size, interpolation)
+            image = read_image(path, size, interpolation, resize)
             reason = None
         except (OSError, ValueError) as error:
             image, reason = None, " ".join(str(error).split()) or type(error).__name__
@@ -202,7 +204,7 @@ def predict_files(
 
     with tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr) as bar:
         for file in files:
-            image, reason, found = decode(Path(file), size, interpolation, on_warning)
+            image, reason, found = decode(Path(file), size, interpolation, on_warning, resize=loaded.resize)
             notes += found
             if image is None:
                 failures[str(file)] = reason or "unreadable"

@@ -89,7 +89,7 @@ class Partition:
 
 
 def _decode(index: DatasetIndex, cfg: TrainConfig) -> tuple[DatasetIndex, np.ndarray]:
-    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad)
+    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad, resize=cfg.resize)
     return decoded.index, decoded.images
 
 
@@ -315,7 +315,7 @@ def images_at(partition: Partition, cfg: TrainConfig, size: int) -> np.ndarray:
     """
     if partition.images.shape[-1] == size:
         return partition.images
-    decoded = decode_dataset(partition.index, size, cfg.interpolation, cfg.cache_dir, skip_bad=False)
+    decoded = decode_dataset(partition.index, size, cfg.interpolation, cfg.cache_dir, skip_bad=False, resize=cfg.resize)
     return decoded.images
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from raycxr.data import TestSpec
+from raycxr.data import DEFAULT_RESIZE, Resize, TestSpec
 from raycxr.losses import LOSSES, check_loss_field, check_loss_params, loss_fields, loss_params, loss_spec
 from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_backbone, get_head, head_names
 
@@ -27,6 +27,12 @@ class TrainConfig(BaseModel):
         224, ge=MIN_IMAGE_SIZE, description="images are resized to this square size (at least the backbone's minimum)"
     )
     interpolation: Literal["nearest", "bilinear"] = Field("nearest", description="resize filter (the paper: nearest)")
+    resize: Resize = Field(
+        DEFAULT_RESIZE,
+        description="how a non-square image becomes the square input: 'pad' (centred on black, nothing cut or "
+        "distorted), 'crop' (centre square, as TorchXRayVision), 'stretch' (aspect ratio lost); square images "
+        "are the same under all three",
+    )
     normalize: Literal["unit", "imagenet"] = Field(
         "unit", description="'unit' scales to [0,1] (paper); 'imagenet' also standardises"
     )

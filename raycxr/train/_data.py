@@ -126,7 +126,7 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     cfg.check()
     index = task_index(cfg)
     make_splits(index, cfg)  # cheap: fails on bad fold files before the costly decode
-    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad)
+    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad, resize=cfg.resize)
     splits, holdout, unassigned = make_splits(decoded.index, cfg)  # skipped files are gone
     return PreparedData(decoded.images, decoded.index, splits, holdout, decoded.bad, unassigned)
 

@@ -46,6 +46,7 @@ DATA_SETTINGS = (
     "class_map",
     "binary",
     "interpolation",
+    "resize",
     "split",
     "folds",
     "fold",

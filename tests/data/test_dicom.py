@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +16,28 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import convert_color_space, get_decoder
 from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    MPEG4HP41,
+    DeflatedExplicitVRLittleEndian,
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
     JPEG2000Lossless,
+    JPEG2000MCLossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
+    JPEGLSNearLossless,
     RLELossless,
     generate_uid,
 )
 
 from raycxr.data import ModalityWarning, is_dicom, read_gray, read_image
+from tests.data.jpeg_lossless import as_jpeg_lossless
 
 RNG = np.random.default_rng(0)
 PIXELS_12 = RNG.integers(200, 3900, size=(40, 48), dtype=np.uint16)  # 12-bit values, not the full range
@@ -217,14 +232,38 @@ def test_undecodable_compression_gives_a_one_line_error(tmp_path: Path, uid: str
         assert "no decoder for it is installed" in message
 
 
-def test_jpegls_names_the_packages_when_none_is_installed(tmp_path: Path) -> None:
-    if get_decoder(JPEGLSLossless).is_available:
-        pytest.skip("a JPEG-LS decoder is installed here")
+@pytest.fixture
+def no_jpegls_decoder() -> Iterator[None]:
+    """JPEG-LS with every installed decoder plugin removed (pydicom's public plugin API), restored after."""
+    decoder = get_decoder(JPEGLSLossless)
+    removed = list(decoder.available_plugins)
+    for label in removed:
+        decoder.remove_plugin(label)
+    yield
+    for label in removed:
+        decoder.add_plugin(label, (f"pydicom.pixels.decoders.{label}", "_decode_frame"))
+
+
+def test_a_syntax_whose_decoder_is_not_installed_names_the_file_syntax_and_packages(
+    tmp_path: Path, no_jpegls_decoder: None
+) -> None:
     path = _compressed_without_decoding(tmp_path / "c.dcm", JPEGLSLossless)
-    with pytest.raises(
-        ValueError, match=r"JPEG-LS Lossless Image Compression.*1\.2\.840\.10008\.1\.2\.4\.80.*pylibjpeg"
-    ):
+    with pytest.raises(ValueError) as caught:
         read_gray(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path}: cannot decode ")
+    assert re.search(r"JPEG-LS Lossless Image Compression.*1\.2\.840\.10008\.1\.2\.4\.80.*no decoder", message)
+    assert "install gdcm" in message
+
+
+@pytest.mark.parametrize("uid", [MPEG4HP41, JPEG2000MCLossless])
+def test_a_syntax_pydicom_cannot_decode_names_the_file_and_syntax(tmp_path: Path, uid: str) -> None:
+    path = _compressed_without_decoding(tmp_path / "video.dcm", uid)
+    with pytest.raises(ValueError) as caught:
+        read_gray(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path}: pydicom has no pixel data decoder")
+    assert f"'{pydicom.uid.UID(uid).name}' ({uid})" in message
 
 
 # --- colour ---------------------------------------------------------------------------------------
@@ -300,14 +339,127 @@ def test_random_bytes_named_dcm(tmp_path: Path) -> None:
     assert "DICOM" in str(caught.value)
 
 
-RG1 = get_testdata_file("RG1_UNCR.dcm", download=False)
+# --- real files: pydicom-data (the test extra) -------------------------------------------------------
 
 
-@pytest.mark.skipif(RG1 is None, reason="RG1_UNCR.dcm needs the pydicom-data package (not installed; no download)")
-def test_real_monochrome1_chest_radiograph(tmp_path: Path) -> None:
-    ds = pydicom.dcmread(RG1)
-    assert ds.PhotometricInterpretation == "MONOCHROME1"
-    out = read_gray(RG1)
+def sample_file(name: str) -> Path:
+    """A file of pydicom's or pydicom-data's test files, never downloaded."""
+    found = get_testdata_file(name, download=False)
+    if found is None:
+        pytest.fail(f"{name} needs the pydicom-data package: pip install -e '.[test]'")
+    return Path(found)
+
+
+@pytest.fixture(scope="module")
+def cr_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """RG1 and RG3 (CR chest, MONOCHROME1) uncompressed, and re-encoded in JPEG Lossless SV1 and JPEG-LS here."""
+    folder = tmp_path_factory.mktemp("cr")
+    files = {}
+    for name in ("RG1", "RG3"):
+        plain = sample_file(f"{name}_UNCR.dcm")
+        files[f"{name}_UNCR"], files[f"{name}_J2KR"] = plain, sample_file(f"{name}_J2KR.dcm")
+        files[f"{name}_JPLL"] = folder / f"{name}_JPLL.dcm"
+        as_jpeg_lossless(plain).save_as(files[f"{name}_JPLL"])
+        ds = pydicom.dcmread(plain)
+        ds.compress(JPEGLSLossless, encoding_plugin="pyjpegls")
+        files[f"{name}_JLSL"] = folder / f"{name}_JLSL.dcm"
+        ds.save_as(files[f"{name}_JLSL"])
+    return files
+
+
+#: What the project's dependencies decode (README, "DICOM archives"): each by pylibjpeg, so not
+#: by a package only the tests install (pyjpegls) nor by Pillow alone.
+PYLIBJPEG_SYNTAXES = [
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    HTJ2K,
+    RLELossless,
+]
+
+
+@pytest.mark.parametrize("uid", PYLIBJPEG_SYNTAXES, ids=lambda uid: pydicom.uid.UID(uid).name)
+def test_the_dependencies_decode_the_compressed_syntaxes(uid: str) -> None:
+    assert "pylibjpeg" in get_decoder(pydicom.uid.UID(uid)).available_plugins
+
+
+@pytest.mark.parametrize("name", ["RG1", "RG3"])
+def test_real_cr_chest_radiographs_are_read_with_monochrome1_inverted(tmp_path: Path, name: str) -> None:
+    path = sample_file(f"{name}_UNCR.dcm")
+    ds = pydicom.dcmread(path)
+    assert (ds.Modality, ds.PhotometricInterpretation) == ("CR", "MONOCHROME1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CR reads without a warning
+        out = read_gray(path)
     assert out.shape == (ds.Rows, ds.Columns) and out.dtype == np.uint8 and int(out.max()) - int(out.min()) > 200
     ds.PhotometricInterpretation = "MONOCHROME2"
     assert np.array_equal(read_gray(save(ds, tmp_path / "m2.dcm")), 255 - out)
+    # MONOCHROME1: the lowest stored values are the brightest displayed.
+    stored = ds.pixel_array
+    assert out[stored == stored.min()].mean() > out[stored == stored.max()].mean()
+
+
+@pytest.mark.parametrize("name", ["RG1", "RG3"])
+@pytest.mark.parametrize("variant", ["J2KR", "JPLL", "JLSL"])
+def test_lossless_cr_files_read_as_their_uncompressed_twin(
+    cr_variants: dict[str, Path], name: str, variant: str
+) -> None:
+    compressed = cr_variants[f"{name}_{variant}"]
+    uid = pydicom.dcmread(compressed, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    assert uid == {"J2KR": JPEG2000Lossless, "JPLL": JPEGLosslessSV1, "JLSL": JPEGLSLossless}[variant]
+    assert np.array_equal(read_gray(compressed), read_gray(cr_variants[f"{name}_UNCR"]))
+
+
+@pytest.mark.filterwarnings("ignore::raycxr.data.ModalityWarning")  # MR, US, CT, OT: other modalities
+@pytest.mark.parametrize(
+    ("reference", "compressed"),
+    [
+        ("RG1_UNCI.dcm", "RG1_J2KI.dcm"),  # lossy JPEG 2000 and its reference decompression
+        ("RG3_UNCI.dcm", "RG3_J2KI.dcm"),
+        ("MR2_UNCR.dcm", "MR2_J2KR.dcm"),
+        ("693_UNCR.dcm", "693_J2KR.dcm"),
+        ("US1_UNCR.dcm", "US1_J2KR.dcm"),  # colour, reversible colour transform
+        ("MR_small.dcm", "MR_small_jpeg_ls_lossless.dcm"),
+        ("emri_small.dcm", "emri_small_jpeg_ls_lossless.dcm"),
+        ("emri_small.dcm", "emri_small_jpeg_2k_lossless.dcm"),
+        ("emri_small.dcm", "emri_small_RLE.dcm"),
+        ("SC_rgb.dcm", "SC_rgb_jpeg_gdcm.dcm"),  # JPEG Baseline, RGB
+    ],
+)
+def test_real_compressed_files_read_as_their_reference(reference: str, compressed: str) -> None:
+    assert np.array_equal(read_gray(sample_file(compressed)), read_gray(sample_file(reference)))
+
+
+@pytest.mark.filterwarnings("ignore::raycxr.data.ModalityWarning")
+@pytest.mark.parametrize(
+    ("name", "uid", "shape"),
+    [
+        ("JPGLosslessP14SV1_1s_1f_8b.dcm", JPEGLosslessSV1, (768, 1024)),
+        ("JPEG-LL.dcm", JPEGLosslessSV1, (1024, 256)),
+        ("JPEGLSNearLossless_16.dcm", JPEGLSNearLossless, (50, 10)),
+        ("JPGExtended.dcm", JPEGExtended12Bit, (1024, 256)),
+        ("image_dfl.dcm", DeflatedExplicitVRLittleEndian, (512, 512)),
+    ],
+)
+def test_real_jpeg_lossless_jpeg_ls_and_other_files_decode(name: str, uid: str, shape: tuple[int, int]) -> None:
+    path = sample_file(name)
+    assert pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == uid
+    out = read_gray(path)
+    assert out.shape == shape and out.dtype == np.uint8 and out.min() < out.max()
+
+
+def test_a_real_file_no_installed_decoder_reads_is_one_line_naming_file_and_syntax() -> None:
+    # JPEG-lossy.dcm: 12-bit JPEG Extended whose scan header libjpeg rejects and Pillow cannot do.
+    path = sample_file("JPEG-lossy.dcm")
+    with pytest.raises(ValueError) as caught:
+        read_gray(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path}: cannot decode the pixel data")
+    assert f"'JPEG Extended (Process 2 and 4)' ({JPEGExtended12Bit})" in message and "install gdcm" in message

@@ -197,8 +197,8 @@ def test_content_hashes_and_imagehash_layout(planted: Planted) -> None:
     h16 = perceptual_hashes(planted.images[:1], hash_size=16)[0]
     assert "".join(f"{w:016x}" for w in h16) == str(imagehash.phash(Image.fromarray(image), hash_size=16))
     assert perceptual_hashes(planted.images[:2], hash_size=5).shape == (2, 1)  # 25 bits, zero-padded
-    # The audit's hash: the file decoded at AUDIT_SIZE (bilinear), 48 x 48 = 2304 bits.
-    audit_image = read_image(planted.index.paths[0], AUDIT_SIZE, "bilinear")
+    # The audit's hash: the file decoded at AUDIT_SIZE (bilinear, stretched), 48 x 48 = 2304 bits.
+    audit_image = read_image(planted.index.paths[0], AUDIT_SIZE, "bilinear", "stretch")
     assert planted.phashes.shape == (len(planted.index), 36)
     assert np.array_equal(planted.phashes[0], perceptual_hashes(audit_image[None])[0])
 

@@ -45,6 +45,7 @@ def test_export_round_trip_agrees_with_pytorch_without_the_source_folder(
     assert info["classes"] == ["COVID", "Lung_Opacity", "Normal", "Viral Pneumonia"] and not info["binary"]
     assert info["input"]["dtype"] == "uint8" and info["input"]["size"] == 32
     assert info["input"]["interpolation"] == "nearest" and info["onnx_batch"] is None  # dynamic batch axis
+    assert info["input"]["resize"] == info["train_config"]["resize"] == "pad"
     assert info["backbone"] == "resnet18" and info["head"] == "gap"
     assert info["input"]["normalisation"]["kind"] == "unit"
     assert info["check"]["n"] == 3 and info["check"]["onnx_max_abs_diff"] <= 1e-4
@@ -58,6 +59,7 @@ def test_export_round_trip_agrees_with_pytorch_without_the_source_folder(
     for runtime in ("onnx", "torchscript"):
         loaded = load_model(out, runtime=runtime)
         assert loaded.kind == "bundle" and loaded.runtime == runtime and loaded.classes == reference.classes
+        assert loaded.resize == "pad"  # predict decodes as the model was trained
         result = predict_files(loaded, pngs, batch_size=4)  # batches of 4 and 2: the batch axis is dynamic
         assert result.files == reference.files
         np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=1e-4, rtol=0)
