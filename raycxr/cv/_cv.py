@@ -294,6 +294,7 @@ def _report(
                 test_y=labels[r.evaluation["test_rows"]],
                 test_proba=r.evaluation["test_proba"],
                 rule=r.rule,
+                test_ood_score=r.evaluation.get("test_ood_score"),
             )
             for r in refits
         ]

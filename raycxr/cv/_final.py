@@ -57,6 +57,7 @@ class Predictions:
     test_y: np.ndarray
     test_proba: np.ndarray
     rule: DecisionRule
+    test_ood_score: np.ndarray | None = None  #: OOD scores on test (the rule's calibrated score), if it has one
 
     def predicted(self) -> np.ndarray:
         """The predicted classes on test, by the configuration's rule."""
@@ -118,8 +119,11 @@ def _comparisons(p: Predictions, ref: Predictions, design: Design, n_boot: int, 
 
 
 def _calibration(p: Predictions) -> dict:
-    """ECE and Brier on test, before and after the rule's temperature (fitted on validation by the run)."""
+    """ECE and Brier on test, before and after the rule's temperature (fitted on validation by the run), and the
+    test images flagged out of distribution at the default strictness (about 5 % when test is like validation)."""
     calibrated = p.rule.calibrate(p.test_proba)
+    ood = p.rule.ood
+    flagged = None if ood is None or p.test_ood_score is None else int(np.sum(ood.flag(p.test_ood_score)))
     return {
         "config": p.config,
         "temperature": p.rule.temperature,
@@ -127,6 +131,7 @@ def _calibration(p: Predictions) -> dict:
         "ece_calibrated": expected_calibration_error(p.test_y, calibrated),
         "brier": brier_score(p.test_y, p.test_proba),
         "brier_calibrated": brier_score(p.test_y, calibrated),
+        "ood_flagged": flagged,
     }
 
 

@@ -269,7 +269,11 @@ def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
     lines += ["### Calibration (temperature fitted on the dev validation slice)", ""]
     lines += _table(final.calibration, {"config": "configuration", "temperature": "T", "ece": "ECE",
                                         "ece_calibrated": "ECE after", "brier": "Brier",
-                                        "brier_calibrated": "Brier after"})  # fmt: skip
+                                        "brier_calibrated": "Brier after",
+                                        "ood_flagged": "test flagged OOD"})  # fmt: skip
+    lines += ["Test flagged OOD: test images whose OOD score is above its 95 % quantile on the validation slice "
+              "(about 5 % of images like the validation images; more means test differs), as `predict` flags them.",
+              ""]  # fmt: skip
     lines += [f"### {final.positive} vs rest: operating points (threshold chosen on validation, scored on test)", ""]
     points = final.operating_points
     if "sensitivity" in points:

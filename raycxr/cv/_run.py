@@ -100,6 +100,8 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
         "test_proba": torch.from_numpy(result.probabilities["test"]),
         "test_embedding": _embed(result.model, images, split.test),
     }
+    if result.rule is not None and result.rule.ood is not None and "test" in result.logits:
+        evaluation["test_ood_score"] = torch.from_numpy(result.rule.ood.scores(result.logits["test"]))
     metrics = {
         "test": result.test,
         "decision": result.rule.to_dict() if result.rule is not None else None,  # decided on this run's validation

@@ -2,7 +2,8 @@
 
 Confidence intervals by a bootstrap that resamples the unit the test set was drawn by (images
 stratified by class, or whole groups), their coverage by simulation, paired model comparisons (paired bootstrap,
-McNemar, DeLong), calibration (ECE, Brier, reliability, temperature scaling), operating points
+McNemar, DeLong), calibration (ECE, Brier, reliability, temperature scaling), out-of-distribution scores calibrated on
+validation, operating points
 chosen on validation and evaluated on test, precision-recall, subgroup tables and plots.
 
 Inputs are integer labels ``y_true`` of shape (n,), class probabilities ``proba`` of shape
@@ -41,6 +42,15 @@ from raycxr.evaluation._metrics import (
     macro_auc,
     macro_f1,
 )
+from raycxr.evaluation._ood import (
+    DEFAULT_OOD_QUANTILE,
+    DEFAULT_OOD_SCORE,
+    OOD_SCORES,
+    OODCalibration,
+    calibrate_ood,
+    check_quantile,
+    ood_scores,
+)
 from raycxr.evaluation._operating import (
     OperatingPoint,
     operating_point,
@@ -54,7 +64,10 @@ from raycxr.evaluation._subgroups import subgroup_table
 
 __all__ = [
     "BINARY_METRICS",
+    "DEFAULT_OOD_QUANTILE",
+    "DEFAULT_OOD_SCORE",
     "MIN_GROUPS",
+    "OOD_SCORES",
     "RULES",
     "SCALAR_METRICS",
     "Coverage",
@@ -63,6 +76,7 @@ __all__ = [
     "Design",
     "Interval",
     "McNemarResult",
+    "OODCalibration",
     "OperatingPoint",
     "PRCurve",
     "PairedDifference",
@@ -74,6 +88,8 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_coverage",
     "brier_score",
+    "calibrate_ood",
+    "check_quantile",
     "classification_metrics",
     "confusion_counts",
     "decide_rule",
@@ -85,6 +101,7 @@ __all__ = [
     "macro_auc",
     "macro_f1",
     "mcnemar",
+    "ood_scores",
     "operating_point",
     "paired_bootstrap",
     "plot_precision_recall",

@@ -15,6 +15,11 @@ The **positive class** of a two-class task is ``classes[1]`` (the second class g
 ``--classes``, or the second in sorted order). The **temperature** (fitted on validation by
 negative log-likelihood) calibrates the reported probabilities; it never changes the
 predicted class: thresholds are on the uncalibrated probabilities.
+
+The rule also carries the model's **out-of-distribution calibration** (``ood``, an
+:class:`~raycxr.evaluation.OODCalibration`): the distribution of an OOD score of the logits on
+the same validation images, from which ``predict`` flags inputs unlike them. A rule decided
+from probabilities alone (or stored by an older raycxr) has none.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from raycxr.evaluation._calibration import apply_temperature, fit_temperature
+from raycxr.evaluation._ood import OODCalibration, calibrate_ood
 from raycxr.evaluation._operating import threshold_at_specificity
 
 RULES = ("argmax", "youden", "specificity")
@@ -45,6 +51,7 @@ class DecisionRule:
             probability is at least this.
         target: The validation specificity the ``specificity`` rule aimed at.
         temperature: Calibration temperature T (probabilities ``softmax(logits / T)``), or ``None``.
+        ood: The out-of-distribution score's calibration on the same validation images, or ``None``.
     """
 
     classes: tuple[str, ...]
@@ -52,6 +59,7 @@ class DecisionRule:
     threshold: float | None = None
     target: float | None = None
     temperature: float | None = None
+    ood: OODCalibration | None = None
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -89,6 +97,7 @@ class DecisionRule:
             "threshold": self.threshold,
             "target": self.target,
             "temperature": self.temperature,
+            "ood": None if self.ood is None else self.ood.to_dict(),
         }
 
     @classmethod
@@ -105,6 +114,7 @@ class DecisionRule:
                 threshold=None if values.get("threshold") is None else float(values["threshold"]),
                 target=None if values.get("target") is None else float(values["target"]),
                 temperature=None if values.get("temperature") is None else float(values["temperature"]),
+                ood=None if values.get("ood") is None else OODCalibration.from_dict(values["ood"]),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"not a decision rule ({type(error).__name__}: {error})") from None
@@ -150,6 +160,7 @@ def decide_rule(
     rule: Rule | Literal["auto"] = "auto",
     target: float = 0.9,
     calibrate: bool = True,
+    logits_val: np.ndarray | None = None,
 ) -> DecisionRule:
     """The decision rule of a model from its (uncalibrated) validation probabilities.
 
@@ -160,6 +171,8 @@ def decide_rule(
         rule: ``auto`` (:func:`default_rule`), ``argmax``, ``youden`` or ``specificity``.
         target: The specificity the ``specificity`` rule aims at.
         calibrate: Fit a temperature too (a validation set with one class gets none).
+        logits_val: The same images' logits ``(N, K)`` (``(N, 1)``: one logit of a binary model):
+            the out-of-distribution score is calibrated on them (none without).
 
     Raises:
         ValueError: A two-class rule for another number of classes.
@@ -179,4 +192,5 @@ def decide_rule(
     temperature = None
     if calibrate and len(np.unique(y)) > 1:
         temperature = fit_temperature(proba_val, y)
-    return DecisionRule(classes, rule, threshold, target if rule == "specificity" else None, temperature)
+    ood = calibrate_ood(logits_val) if logits_val is not None else None
+    return DecisionRule(classes, rule, threshold, target if rule == "specificity" else None, temperature, ood)

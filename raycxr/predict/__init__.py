@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raycxr.predict._bundle import OnnxModule
+from raycxr.predict._inputs import MAX_ASPECT_RATIO, RADIOGRAPH_MODALITIES, input_reasons
 from raycxr.predict._load import experiment_classes, latest_state, load_model, model_kind
 from raycxr.predict._model import RUNTIMES, LoadedModel, ModelError
 from raycxr.predict._predict import (
@@ -10,6 +11,8 @@ from raycxr.predict._predict import (
     class_probabilities,
     decode,
     find_images,
+    ood_description,
+    ood_flags,
     predict_arrays,
     predict_files,
     probability_column,
@@ -17,6 +20,8 @@ from raycxr.predict._predict import (
 )
 
 __all__ = [
+    "MAX_ASPECT_RATIO",
+    "RADIOGRAPH_MODALITIES",
     "RUNTIMES",
     "LoadedModel",
     "ModelError",
@@ -26,9 +31,12 @@ __all__ = [
     "decode",
     "experiment_classes",
     "find_images",
+    "input_reasons",
     "latest_state",
     "load_model",
     "model_kind",
+    "ood_description",
+    "ood_flags",
     "predict_arrays",
     "predict_files",
     "probability_column",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
+from raycxr.evaluation import DEFAULT_OOD_QUANTILE, check_quantile
 from raycxr.predict._load import load_model
 from raycxr.predict._model import RUNTIMES, ModelError
-from raycxr.predict._predict import find_images, predict_files, saliency_writer
+from raycxr.predict._predict import find_images, ood_description, predict_files, saliency_writer
 
 
 def _positive(value: str) -> int:
@@ -24,11 +25,20 @@ def _positive(value: str) -> int:
     return number
 
 
+def _quantile(value: str) -> float:
+    try:
+        return check_quantile(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m raycxr.predict",
         description="Predict the class probabilities of chest X-ray images (PNG, JPEG, 16-bit PNG, DICOM) with a "
-        "trained model, and write them to a CSV file (file, p_<class> per class, predicted). Unreadable images are "
+        "trained model, and write them to a CSV file (file, p_<class> per class, predicted, ood, ood_score, "
+        "ood_reason). Images unlike the model's validation images (by its OOD score) or not chest radiographs "
+        "(DICOM modality or body part, colour, aspect ratio) are flagged in the ood column. Unreadable images are "
         "reported and skipped; the exit status is then 1.",
     )
     parser.add_argument(
@@ -66,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--saliency", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG of the predicted class per image"
     )
+    parser.add_argument(
+        "--ood-quantile",
+        type=_quantile,
+        default=DEFAULT_OOD_QUANTILE,
+        metavar="Q",
+        help="how strict the out-of-distribution flag is: flag an image whose OOD score is above the score that "
+        "this fraction of the model's validation images do not exceed, in (0, 1] (default: %(default)s; "
+        "higher flags fewer)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-file messages, no progress bar")
     return parser
 
@@ -87,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: --out {args.out} is a folder; give a CSV file name.\n")
     where = f"{loaded.runtime} on {loaded.device}"
     print(f"model: {loaded.source}; {where}; decision: {loaded.rule.describe()}", flush=True)
+    print(f"out of distribution: {ood_description(loaded, args.ood_quantile)}; or not a chest radiograph by its "
+          "file (modality, body part, colour, aspect ratio)", flush=True)  # fmt: skip
 
     def say(kind: str) -> Callable[[str], None] | None:
         return None if args.quiet else (lambda message: print(f"{kind}: {message}", file=sys.stderr, flush=True))
@@ -105,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         on_failure=say("error"),
         on_warning=say("warning"),
         on_batch=on_batch,
+        ood_quantile=args.ood_quantile,
     )
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,13 @@ Images are decoded exactly as training decoded them (:func:`raycxr.data.read_ima
 model's input size, resize filter and resize policy), one at a time in the calling thread (so that a DICOM
 ``ModalityWarning`` is caught per file), and run in batches. A file that cannot be read is
 reported and skipped; the others are predicted.
+
+Every prediction is also checked for being **out of distribution** (not like the chest
+radiographs the model was validated on): by the model's OOD score, flagged above the threshold
+calibrated on its validation images (``ood_quantile``; see :mod:`raycxr.evaluation`), and by
+checks of the file itself (:func:`input_reasons`: DICOM modality and body part, colour, aspect
+ratio). A model stored without an OOD calibration (an older raycxr) gets the score but no
+flag from it; the file checks still apply.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import pandas as pd
 import torch
 
 from raycxr.data import IMAGE_SUFFIXES, ModalityWarning, Resize, is_dicom, read_image
+from raycxr.evaluation import DEFAULT_OOD_QUANTILE, DEFAULT_OOD_SCORE, check_quantile, ood_scores
 from raycxr.losses import as_class_logits
+from raycxr.predict._inputs import input_reasons
 from raycxr.predict._model import LoadedModel
 
 Report = Callable[[str], None]
@@ -37,6 +46,12 @@ class Predictions:
         classes: Class names.
         failures: File → reason, for the files that could not be read.
         warnings: Warning messages (DICOM Modality other than CR/DX), each naming its file.
+        ood: Whether each file is flagged out of distribution (by its OOD score or a file check).
+        ood_score: The model's OOD score of each file (higher: less like its validation images).
+        ood_reason: Why each flagged file is flagged (``""`` when it is not), e.g.
+            ``modality US; energy score 3.1 > 1.2``.
+        ood_rule: How the score was judged, one line (or why it was not: no calibration stored).
+        ood_calibrated: Whether the model carries an OOD calibration (else only the file checks flag).
     """
 
     files: list[str]
@@ -45,20 +60,33 @@ class Predictions:
     classes: tuple[str, ...]
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    ood: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
+    ood_score: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    ood_reason: list[str] = dataclasses.field(default_factory=list)
+    ood_rule: str = ""
+    ood_calibrated: bool = False
 
     def frame(self) -> pd.DataFrame:
-        """``file``, ``p_<class>`` per class, ``predicted`` (the class name)."""
+        """``file``, ``p_<class>`` per class, ``predicted`` (the class name), ``ood``, ``ood_score``, ``ood_reason``."""
         table = pd.DataFrame({"file": self.files})
         for k, name in enumerate(self.classes):
             table[probability_column(name)] = self.probabilities[:, k] if len(self.files) else []
         table["predicted"] = [self.classes[k] for k in self.predicted]
+        if len(self.ood) == len(self.files):
+            table["ood"] = self.ood.astype(bool)
+            table["ood_score"] = self.ood_score
+            table["ood_reason"] = self.ood_reason
         return table
 
     def summary(self) -> str:
-        """One line: how many images, how many per predicted class, how many failed."""
+        """One line: how many images, how many per predicted class, how many out of distribution, how many failed."""
         counts = np.bincount(self.predicted, minlength=len(self.classes))
         per_class = ", ".join(f"{name} {int(n)}" for name, n in zip(self.classes, counts))
         line = f"{len(self.files)} image(s) predicted: {per_class}"
+        if len(self.ood) == len(self.files):
+            line += f"; {int(np.sum(self.ood))} flagged out of distribution"
+            if not self.ood_calibrated:
+                line += " (by file checks only: the OOD score is uncalibrated)"
         if self.failures:
             line += f"; {len(self.failures)} could not be read"
         if self.warnings:
@@ -162,6 +190,7 @@ def predict_files(
     on_failure: Report | None = None,
     on_warning: Report | None = None,
     on_batch: Callable[[list[str], np.ndarray, torch.Tensor], None] | None = None,
+    ood_quantile: float = DEFAULT_OOD_QUANTILE,
 ) -> Predictions:
     """Decode and predict ``files``; unreadable files are reported and left out.
 
@@ -175,6 +204,11 @@ def predict_files(
         on_warning: Called with each warning message (naming the file), as it happens.
         on_batch: Called with each batch's files, decoded images and logits (e.g.
             :func:`saliency_writer`), so nothing is decoded twice.
+        ood_quantile: How strict the OOD flag is: a file is flagged when its OOD score is above
+            the score that this fraction of the model's validation images do not exceed.
+
+    Raises:
+        ValueError: ``ood_quantile`` not in (0, 1] (one line).
 
     The predicted class is the model's decision rule applied to the uncalibrated probabilities
     (the arg max, which a temperature does not change, or a two-class threshold chosen on
@@ -182,6 +216,7 @@ def predict_files(
     """
     from tqdm import tqdm
 
+    ood_quantile = check_quantile(ood_quantile)
     if progress is None:
         progress = sys.stderr.isatty() and len(files) > batch_size
     size, interpolation = loaded.image_size, loaded.interpolation
@@ -191,6 +226,7 @@ def predict_files(
     notes: list[str] = []
     pending: list[np.ndarray] = []
     names: list[str] = []
+    reasons: list[list[str]] = []
 
     def flush() -> None:
         if pending:
@@ -213,6 +249,7 @@ def predict_files(
             else:
                 pending.append(image)
                 names.append(str(file))
+                reasons.append(input_reasons(file))
                 if len(pending) == batch_size:
                     flush()
             bar.update(1)
@@ -221,7 +258,42 @@ def predict_files(
     z = torch.cat(logits) if logits else torch.zeros(0, width)
     calibrated = class_probabilities(z, loaded.temperature).numpy()
     raw = calibrated if loaded.temperature is None else class_probabilities(z).numpy()
-    return Predictions(done, calibrated, loaded.rule.predict(raw), loaded.classes, failures, notes)
+    flagged, score, why, rule = ood_flags(loaded, z.numpy(), reasons, ood_quantile)
+    return Predictions(
+        done, calibrated, loaded.rule.predict(raw), loaded.classes, failures, notes,
+        flagged, score, why, rule, loaded.rule.ood is not None,
+    )  # fmt: skip
+
+
+def ood_flags(
+    loaded: LoadedModel, logits: np.ndarray, reasons: Sequence[Sequence[str]], quantile: float = DEFAULT_OOD_QUANTILE
+) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """``(flagged, scores, reasons, rule)`` of images with these logits and file-check reasons.
+
+    The score is the model's calibrated OOD score (:data:`raycxr.evaluation.DEFAULT_OOD_SCORE`
+    without a calibration); a file is flagged by any file-check reason or, with a calibration, by
+    a score above the threshold at ``quantile``.
+    """
+    calibration = loaded.rule.ood
+    kind = calibration.score if calibration is not None else DEFAULT_OOD_SCORE
+    scores = ood_scores(logits, kind) if len(logits) else np.zeros(0)
+    why = [list(r) for r in reasons]
+    if calibration is not None:
+        threshold = calibration.threshold(quantile)
+        for i in np.flatnonzero(scores > threshold):
+            why[i].append(f"{kind} score {scores[i]:.4g} > {threshold:.4g}")
+    flagged = np.array([bool(r) for r in why], dtype=bool)
+    return flagged, scores, ["; ".join(r) for r in why], ood_description(loaded, quantile)
+
+
+def ood_description(loaded: LoadedModel, quantile: float = DEFAULT_OOD_QUANTILE) -> str:
+    """How the model's OOD score is judged, one line (or that it cannot be, and how to get a calibration)."""
+    if loaded.rule.ood is not None:
+        return loaded.rule.ood.describe(quantile)
+    return (
+        f"uncalibrated {DEFAULT_OOD_SCORE} score, not flagged (the model was stored by an older raycxr without an "
+        "OOD calibration; train it, run the CV or export it again to get one)"
+    )
 
 
 def saliency_writer(loaded: LoadedModel, out: str | Path) -> Callable[[list[str], np.ndarray, torch.Tensor], None]:

@@ -26,7 +26,7 @@ from torch.utils.data import DistributedSampler, SequentialSampler
 
 from raycxr.data import Split
 from raycxr.evaluation import BINARY_METRICS, SCALAR_METRICS, DecisionRule, classification_metrics, decide_rule
-from raycxr.losses import ClassStats, WeightedCrossEntropy, build_loss, probabilities
+from raycxr.losses import ClassStats, WeightedCrossEntropy, as_class_logits, build_loss, probabilities
 from raycxr.models import AUX_LOSS_WEIGHT, FreezeNet
 from raycxr.train._config import TrainConfig
 from raycxr.train._feed import autocast, batches, frozen_activations, place, use_bf16
@@ -111,6 +111,7 @@ class FitResult:
         seconds: Wall time of training.
         probabilities: Class probabilities of the restored model on ``val``, ``test``
             (and ``holdout``) rows, in row order.
+        logits: Its class logits ``(N, K)`` on the same rows (for OOD scores).
         cached_blocks: Leading feature blocks whose output was computed once per image and
             cached (0: none; see ``TrainConfig.frozen_cache_gb``).
         rule: The restored model's decision rule (decided on validation), applied to every set's metrics.
@@ -126,6 +127,7 @@ class FitResult:
     parameters: dict[str, int]
     seconds: float
     probabilities: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    logits: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     cached_blocks: int = 0
     rule: DecisionRule | None = None
 
@@ -204,6 +206,30 @@ def training_loss(
 
 
 @torch.no_grad()
+def evaluate_logits(
+    model: nn.Module,
+    criterion: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[float, np.ndarray]:
+    """Loss (mean over images) and class logits ``(len(rows), K)`` on ``rows`` (one logit z as ``[0, z]``).
+
+    Always in float32, whatever the training precision: the scores that decide the rule
+    (threshold, temperature, OOD calibration), the test scores, ``predict`` and ``export`` all
+    run at one precision.
+    """
+    model.eval()
+    losses, outputs = [], []
+    for x, y in batches(images, labels, rows, batch_size, SequentialSampler(rows), device):
+        logits = model(x).float()
+        losses.append(criterion(logits, y).item() * len(y))
+        outputs.append(as_class_logits(logits).cpu())
+    return sum(losses) / max(len(rows), 1), torch.cat(outputs).numpy()
+
+
 def evaluate(
     model: nn.Module,
     criterion: nn.Module,
@@ -213,18 +239,14 @@ def evaluate(
     batch_size: int,
     device: torch.device,
 ) -> tuple[float, np.ndarray]:
-    """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows``.
+    """Loss (mean over images) and class probabilities ``(len(rows), K)`` on ``rows`` (see :func:`evaluate_logits`)."""
+    loss, logits = evaluate_logits(model, criterion, images, labels, rows, batch_size, device)
+    return loss, class_probabilities(logits)
 
-    Always in float32, whatever the training precision: the scores that decide the rule
-    (threshold, temperature), the test scores, ``predict`` and ``export`` all run at one precision.
-    """
-    model.eval()
-    losses, probas = [], []
-    for x, y in batches(images, labels, rows, batch_size, SequentialSampler(rows), device):
-        logits = model(x).float()
-        losses.append(criterion(logits, y).item() * len(y))
-        probas.append(probabilities(logits).cpu().numpy())
-    return sum(losses) / max(len(rows), 1), np.concatenate(probas)
+
+def class_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of class logits ``(N, K)`` as :func:`evaluate_logits` gives them."""
+    return probabilities(torch.from_numpy(logits)).numpy()
 
 
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -329,8 +351,9 @@ def fit(
         metrics = classification_metrics(labels[rows], proba, classes, rule)
         return {"loss": loss, **metrics, "n": len(rows)}
 
-    def decide(proba: np.ndarray) -> DecisionRule:
-        return decide_rule(labels[split.val], proba, classes, cfg.decision, cfg.target_specificity)
+    def decide(logits: np.ndarray) -> DecisionRule:
+        proba = class_probabilities(logits)
+        return decide_rule(labels[split.val], proba, classes, cfg.decision, cfg.target_specificity, logits_val=logits)
 
     state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
     if resume is not None:
@@ -344,9 +367,9 @@ def fit(
         )  # fmt: skip
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
-        loss, proba = evaluate(feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device)
-        rule = decide(proba)  # this epoch's weights' rule, decided on their validation scores
-        val = record(loss, proba, split.val, "val", rule)
+        loss, logits = evaluate_logits(feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device)
+        rule = decide(logits)  # this epoch's weights' rule (and OOD calibration), decided on their validation scores
+        val = record(loss, class_probabilities(logits), split.val, "val", rule)
         is_best = val["loss"] < state.best_loss
         if is_best:
             state.best_loss, state.best_epoch = val["loss"], epoch
@@ -363,14 +386,17 @@ def fit(
     model.load_state_dict(state.best_state)
     evaluate_on = {"val": split.val, "test": split.test, "holdout": holdout if holdout is not None else []}
     scored = {  # each set once, with the restored weights
-        name: (rows, *evaluate(model, criterion, source, targets, rows, eval_batch, device))
+        name: (rows, *evaluate_logits(model, criterion, source, targets, rows, eval_batch, device))
         for name, rows in evaluate_on.items()
         if len(rows)
     }
     # The rule decided when the restored epoch was scored on validation (decided now only for a
     # checkpoint of an older raycxr, which did not keep it).
     final_rule = DecisionRule.from_dict(state.best_rule) if state.best_rule else decide(scored["val"][2])
-    results = {name: record(loss, proba, rows, name, final_rule) for name, (rows, loss, proba) in scored.items()}
+    results = {
+        name: record(loss, class_probabilities(logits), rows, name, final_rule)
+        for name, (rows, loss, logits) in scored.items()
+    }
     return FitResult(
         model=model,
         history=state.history,
@@ -382,6 +408,7 @@ def fit(
         parameters=model.parameter_counts(),
         seconds=time.perf_counter() - start,
         probabilities=scores,
+        logits={name: logits for name, (_, _, logits) in scored.items()},
         cached_blocks=blocks if feed.model is not model else 0,
         rule=final_rule,
     )

@@ -163,7 +163,8 @@ def test_binary_single_logit_model_gives_two_probabilities_and_uses_its_threshol
     assert code == 0, err
     assert f"threshold {threshold:.4g}" in out
     table = pd.read_csv(tmp_path / "b.csv")
-    assert list(table.columns) == ["file", "p_Normal", "p_COVID", "predicted"]
+    assert list(table.columns) == ["file", "p_Normal", "p_COVID", "predicted", "ood", "ood_score", "ood_reason"]
+    assert load_model(binary_run).rule.ood is not None  # one sigmoid logit z is scored as [0, z]
     assert len(table) == len(files)
     np.testing.assert_allclose(table["p_Normal"] + table["p_COVID"], 1.0, atol=1e-6)
     # The CSV has calibrated probabilities; the threshold is on the uncalibrated ones (T undone here).

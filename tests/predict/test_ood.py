@@ -1,0 +1,150 @@
+"""Out-of-distribution flags of ``predict`` on real files, with a model trained for real.
+
+In distribution: the model's own validation images (synthetic phantoms). Out of distribution:
+files that ship with pydicom (CT, MR, ultrasound, colour secondary capture) and scikit-image
+(photographs, a page of text).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from raycxr.predict import input_reasons, load_model, predict_files
+from raycxr.predict.__main__ import main
+from raycxr.train import TrainConfig, prepare_data
+from tests.predict.conftest import FAST
+
+DICOMS = {"CT_small.dcm": "modality CT", "MR_small.dcm": "modality MR", "US1_UNCR.dcm": "modality US",
+          "SC_rgb.dcm": "colour"}  # fmt: skip
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _validation_files(tiny_dataset: Path) -> list[Path]:
+    cfg = TrainConfig(data=tiny_dataset, **FAST)
+    data = prepare_data(cfg)
+    return [data.index.paths[r] for r in data.splits[cfg.fold].val]
+
+
+def _not_chest(tmp_path: Path) -> dict[Path, str]:
+    """Non-CXR files on disk → a word their ``ood_reason`` must contain."""
+    from pydicom.data import get_testdata_file
+
+    skimage_data = pytest.importorskip("skimage.data")
+    files = {}
+    for name, reason in DICOMS.items():
+        path = get_testdata_file(name, download=False)
+        if path:
+            files[Path(path)] = reason
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.png")
+    Image.fromarray(skimage_data.text()).save(folder / "text.png")  # 448 × 172
+    files[folder / "astronaut.png"] = "colour"
+    files[folder / "text.png"] = "aspect ratio"
+    return files
+
+
+def test_the_model_carries_its_validation_calibration_and_predict_reproduces_its_scores(
+    trained_run: Path, tiny_dataset: Path
+) -> None:
+    loaded = load_model(trained_run)
+    calibration = loaded.rule.ood
+    assert calibration is not None and calibration.score == "energy"
+    val = _validation_files(tiny_dataset)
+    assert calibration.n == len(val)
+    result = predict_files(loaded, val, ood_quantile=1.0)
+    # predict decodes and scores the files as fit scored the validation images: the largest
+    # score is the calibration's 100 % quantile, and no validation image is above it.
+    assert result.ood_score.max() == pytest.approx(calibration.threshold(1.0), abs=1e-4)
+    assert result.ood_calibrated and not result.ood.any()
+    strict = predict_files(loaded, val, ood_quantile=0.5)
+    assert 0 < strict.ood.sum() <= math.ceil(0.5 * len(val))
+    assert all("energy score" in reason for reason, flag in zip(strict.ood_reason, strict.ood) if flag)
+
+
+def test_non_chest_files_are_flagged_in_the_csv_with_their_reasons(
+    trained_run: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    others = _not_chest(tmp_path)
+    val = _validation_files(tiny_dataset)
+    out_csv = tmp_path / "p.csv"
+    code, out, err = _run([str(trained_run), *map(str, val), *map(str, others), "--out", str(out_csv)], capsys)
+    assert code == 0, err
+    assert "out of distribution: energy score above" in out
+    table = pd.read_csv(out_csv, keep_default_na=False).set_index("file")
+    assert {"ood", "ood_score", "ood_reason"} <= set(table.columns)
+    for path, reason in others.items():
+        assert table.loc[str(path), "ood"] and reason in table.loc[str(path), "ood_reason"], path
+    in_dist = table.loc[[str(p) for p in val]]
+    assert in_dist["ood"].sum() <= math.ceil(0.05 * len(val)) + 1  # the 95 % quantile, and its interpolation
+    assert not any(word in " ".join(in_dist["ood_reason"]) for word in ("modality", "colour", "aspect"))
+    flagged = int(table["ood"].sum())
+    assert f"{flagged} flagged out of distribution" in out
+
+
+def test_a_record_without_calibration_still_predicts_and_says_so(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older = tmp_path / "older"
+    shutil.copytree(trained_run, older)
+    checkpoint = torch.load(older / "best.pt", weights_only=True)
+    checkpoint["decision"] = {k: v for k, v in checkpoint["decision"].items() if k != "ood"}
+    torch.save(checkpoint, older / "best.pt")
+    assert load_model(older).rule.ood is None
+
+    from pydicom.data import get_testdata_file
+
+    ct = get_testdata_file("CT_small.dcm")
+    code, out, err = _run([str(older), ct, "--out", str(tmp_path / "p.csv")], capsys)
+    assert code == 0, err
+    assert "uncalibrated" in out and "train it, run the CV or export it again" in out
+    assert "1 flagged out of distribution (by file checks only: the OOD score is uncalibrated)" in out
+    row = pd.read_csv(tmp_path / "p.csv").iloc[0]
+    assert row["ood"] and row["ood_reason"] == "modality CT" and np.isfinite(row["ood_score"])
+
+
+@pytest.mark.parametrize("bad", ["0", "1.5", "-0.1", "ninety", "nan"])
+def test_a_bad_ood_quantile_is_a_one_line_error(
+    bad: str, trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run([str(trained_run), str(tmp_path), f"--ood-quantile={bad}"], capsys)
+    assert code == 2
+    (line,) = [line for line in err.splitlines() if line.startswith("python -m raycxr.predict: error")]
+    assert "OOD quantile must be a number in (0, 1]" in line and "Traceback" not in err
+    with pytest.raises(ValueError, match="OOD quantile"):
+        predict_files(load_model(trained_run), [], ood_quantile=float(bad) if bad != "ninety" else 2.0)
+
+
+def test_file_checks_pass_a_grey_radiograph_saved_as_rgb_and_a_chest_dicom(tmp_path: Path) -> None:
+    from tests.data.test_dicom import write_dicom
+
+    grey = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (80, 1))
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "grey.jpg", quality=80)
+    assert input_reasons(tmp_path / "grey.jpg") == []
+    chest = write_dicom(tmp_path / "chest.dcm", grey, bits_stored=8, Modality="DX", BodyPartExamined="CHEST")
+    assert input_reasons(chest) == []
+    head = write_dicom(tmp_path / "head.dcm", grey, bits_stored=8, Modality="DX", BodyPartExamined="SKULL")
+    assert input_reasons(head) == ["body part SKULL"]
+
+
+def test_the_radiograph_modalities_are_those_the_reader_accepts_without_a_warning() -> None:
+    from raycxr.data._dicom import RADIOGRAPH_MODALITIES as READER
+    from raycxr.predict import RADIOGRAPH_MODALITIES
+
+    assert RADIOGRAPH_MODALITIES == READER
