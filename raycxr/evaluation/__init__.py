@@ -32,6 +32,7 @@ from raycxr.evaluation._decision import (
     youden_threshold,
 )
 from raycxr.evaluation._design import MIN_GROUPS, Design, resampling_design
+from raycxr.evaluation._mahalanobis import FEATURE_SCORE, FeatureOOD, fit_feature_ood
 from raycxr.evaluation._metrics import (
     BINARY_METRICS,
     SCALAR_METRICS,
@@ -66,6 +67,7 @@ __all__ = [
     "BINARY_METRICS",
     "DEFAULT_OOD_QUANTILE",
     "DEFAULT_OOD_SCORE",
+    "FEATURE_SCORE",
     "MIN_GROUPS",
     "OOD_SCORES",
     "RULES",
@@ -74,6 +76,7 @@ __all__ = [
     "DeLongResult",
     "DecisionRule",
     "Design",
+    "FeatureOOD",
     "Interval",
     "McNemarResult",
     "OODCalibration",
@@ -97,6 +100,7 @@ __all__ = [
     "delong_test",
     "expected_calibration_error",
     "f1_from_counts",
+    "fit_feature_ood",
     "fit_temperature",
     "macro_auc",
     "macro_f1",

@@ -20,6 +20,12 @@ The rule also carries the model's **out-of-distribution calibration** (``ood``, 
 :class:`~raycxr.evaluation.OODCalibration`): the distribution of an OOD score of the logits on
 the same validation images, from which ``predict`` flags inputs unlike them. A rule decided
 from probabilities alone (or stored by an older raycxr) has none.
+
+It may also carry the **feature OOD score** (``features``, a
+:class:`~raycxr.evaluation.FeatureOOD`): a Mahalanobis distance on the penultimate features,
+fitted on the training images' features and calibrated on the validation images' scores (by
+``raycxr.train.fit`` at every best epoch). ``predict`` uses it when it can compute the features
+(a PyTorch model), and falls back to ``ood`` otherwise (an exported bundle, a rule without it).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from raycxr.evaluation._calibration import apply_temperature, fit_temperature
+from raycxr.evaluation._mahalanobis import FeatureOOD
 from raycxr.evaluation._ood import OODCalibration, calibrate_ood
 from raycxr.evaluation._operating import threshold_at_specificity
 
@@ -52,6 +59,8 @@ class DecisionRule:
         target: The validation specificity the ``specificity`` rule aimed at.
         temperature: Calibration temperature T (probabilities ``softmax(logits / T)``), or ``None``.
         ood: The out-of-distribution score's calibration on the same validation images, or ``None``.
+        features: The Mahalanobis score of the penultimate features (fitted on training images,
+            calibrated on the validation images), or ``None``.
     """
 
     classes: tuple[str, ...]
@@ -60,6 +69,7 @@ class DecisionRule:
     target: float | None = None
     temperature: float | None = None
     ood: OODCalibration | None = None
+    features: FeatureOOD | None = None
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -98,6 +108,7 @@ class DecisionRule:
             "target": self.target,
             "temperature": self.temperature,
             "ood": None if self.ood is None else self.ood.to_dict(),
+            "features": None if self.features is None else self.features.to_dict(),
         }
 
     @classmethod
@@ -115,6 +126,7 @@ class DecisionRule:
                 target=None if values.get("target") is None else float(values["target"]),
                 temperature=None if values.get("temperature") is None else float(values["temperature"]),
                 ood=None if values.get("ood") is None else OODCalibration.from_dict(values["ood"]),
+                features=None if values.get("features") is None else FeatureOOD.from_dict(values["features"]),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"not a decision rule ({type(error).__name__}: {error})") from None
