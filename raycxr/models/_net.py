@@ -79,7 +79,7 @@ class FreezeNet(nn.Module):
         return x, aux
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The feature layer (the head's output), e.g. for t-SNE."""
+        """The feature layer (the head's output: the classifier's input), e.g. for t-SNE or the feature OOD score."""
         return self.pool(self.run_blocks(self.input(images))[0])
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -153,6 +153,10 @@ class FreezeNetTail(nn.Module):
         x, aux = self.net[0].run_blocks(activations, self.start)
         logits = self.classifier(self.pool(x))
         return logits if aux is None else (logits, aux)
+
+    def embed(self, activations: torch.Tensor) -> torch.Tensor:
+        """The feature layer (the head's output), as :meth:`FreezeNet.embed` gives it for the images."""
+        return self.pool(self.net[0].run_blocks(activations, self.start)[0])
 
     def train(self, mode: bool = True) -> FreezeNetTail:
         super().train(mode)

@@ -25,7 +25,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, SequentialSampler
 
 from raycxr.data import Split
-from raycxr.evaluation import BINARY_METRICS, SCALAR_METRICS, DecisionRule, classification_metrics, decide_rule
+from raycxr.evaluation import (
+    BINARY_METRICS,
+    SCALAR_METRICS,
+    DecisionRule,
+    classification_metrics,
+    decide_rule,
+    fit_feature_ood,
+)
 from raycxr.losses import ClassStats, WeightedCrossEntropy, as_class_logits, build_loss, probabilities
 from raycxr.models import AUX_LOSS_WEIGHT, FreezeNet
 from raycxr.train._config import TrainConfig
@@ -115,6 +122,8 @@ class FitResult:
         cached_blocks: Leading feature blocks whose output was computed once per image and
             cached (0: none; see ``TrainConfig.frozen_cache_gb``).
         rule: The restored model's decision rule (decided on validation), applied to every set's metrics.
+        ood_seconds: Wall time spent fitting the feature OOD score (every best epoch: a pass over
+            the training and validation images for their features).
     """
 
     model: FreezeNet
@@ -130,6 +139,7 @@ class FitResult:
     logits: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     cached_blocks: int = 0
     rule: DecisionRule | None = None
+    ood_seconds: float = 0.0
 
     @property
     def epochs_run(self) -> int:
@@ -230,6 +240,24 @@ def evaluate_logits(
     return sum(losses) / max(len(rows), 1), torch.cat(outputs).numpy()
 
 
+@torch.no_grad()
+def evaluate_features(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """Penultimate features ``(len(rows), D)`` on ``rows`` (``model.embed``: a FreezeNet or its tail), in float32."""
+    model.eval()
+    outputs = [
+        model.embed(x).float().flatten(1).cpu()  # type: ignore[operator]
+        for x, _ in batches(images, labels, rows, batch_size, SequentialSampler(rows), device)
+    ]
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), dtype=np.float32)
+
+
 def evaluate(
     model: nn.Module,
     criterion: nn.Module,
@@ -287,7 +315,11 @@ def fit(
 
     Every epoch's validation scores decide that epoch's decision rule (``cfg.decision``:
     threshold and temperature); the best epoch's rule is kept with its weights
-    (``FitState.best_rule``) and applied to every set's metrics.
+    (``FitState.best_rule``) and applied to every set's metrics. The best epoch's rule also
+    carries the feature OOD score (:func:`~raycxr.evaluation.fit_feature_ood`: fitted on the
+    training images' penultimate features, calibrated on the validation images'), fitted at each
+    best epoch rather than once at the end, so that every checkpoint a consumer reads — a search
+    trial's ``state.pt`` even when ASHA stops the trial, ``best.pt``, the CV's refits — has it.
 
     Raises:
         FloatingPointError: The training loss became NaN or infinite.
@@ -355,6 +387,18 @@ def fit(
         proba = class_probabilities(logits)
         return decide_rule(labels[split.val], proba, classes, cfg.decision, cfg.target_specificity, logits_val=logits)
 
+    ood_seconds = 0.0
+
+    def with_features(rule: DecisionRule) -> DecisionRule:
+        """The rule with the feature OOD score of the current weights (train features, val quantiles)."""
+        nonlocal ood_seconds
+        began = time.perf_counter()
+        train = evaluate_features(feed.model, feed.inputs, feed.labels, feed.train, eval_batch, device)
+        val = evaluate_features(feed.model, feed.inputs, feed.labels, feed.val, eval_batch, device)
+        features = fit_feature_ood(train, labels[split.train], val) if len(train) and len(val) else None
+        ood_seconds += time.perf_counter() - began
+        return dataclasses.replace(rule, features=features)
+
     state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
     if resume is not None:
         state.load_state_dict(resume)
@@ -374,7 +418,7 @@ def fit(
         if is_best:
             state.best_loss, state.best_epoch = val["loss"], epoch
             state.best_state = copy.deepcopy(model.state_dict())
-            state.best_rule = rule.to_dict()
+            state.best_rule = with_features(rule).to_dict()
         row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
         row["best_epoch"] = float(state.best_epoch)
         row["epoch_s"] = time.perf_counter() - epoch_start  # training + validation of this epoch
@@ -411,6 +455,7 @@ def fit(
         logits={name: logits for name, (_, _, logits) in scored.items()},
         cached_blocks=blocks if feed.model is not model else 0,
         rule=final_rule,
+        ood_seconds=ood_seconds,
     )
 
 
