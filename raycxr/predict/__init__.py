@@ -17,6 +17,7 @@ from raycxr.predict._predict import (
     predict_files,
     probability_column,
     run_model,
+    run_model_features,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "predict_files",
     "probability_column",
     "run_model",
+    "run_model_features",
 ]

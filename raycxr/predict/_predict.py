@@ -9,8 +9,14 @@ Every prediction is also checked for being **out of distribution** (not like the
 radiographs the model was validated on): by the model's OOD score, flagged above the threshold
 calibrated on its validation images (``ood_quantile``; see :mod:`raycxr.evaluation`), and by
 checks of the file itself (:func:`input_reasons`: DICOM modality and body part, colour, aspect
-ratio). A model stored without an OOD calibration (an older raycxr) gets the score but no
-flag from it; the file checks still apply.
+ratio). The score is the Mahalanobis distance of the penultimate features
+(:class:`~raycxr.evaluation.FeatureOOD`) when the rule carries it and the model is the PyTorch
+network (the same forward pass gives the features and the logits). It **falls back** to the
+rule's logit score (energy, :class:`~raycxr.evaluation.OODCalibration`) for an exported bundle
+(ONNX / TorchScript give logits only) and for a rule without the feature score (a record of an
+older raycxr, a checkpoint of an epoch that stored none); the header line says which is used. A
+model stored without any OOD calibration gets the logit score but no flag from it; the file
+checks still apply.
 """
 
 from __future__ import annotations
@@ -26,8 +32,16 @@ import pandas as pd
 import torch
 
 from raycxr.data import IMAGE_SUFFIXES, ModalityWarning, Resize, is_dicom, read_image
-from raycxr.evaluation import DEFAULT_OOD_QUANTILE, DEFAULT_OOD_SCORE, check_quantile, ood_scores
+from raycxr.evaluation import (
+    DEFAULT_OOD_QUANTILE,
+    DEFAULT_OOD_SCORE,
+    FEATURE_SCORE,
+    FeatureOOD,
+    check_quantile,
+    ood_scores,
+)
 from raycxr.losses import as_class_logits
+from raycxr.models import FreezeNet
 from raycxr.predict._inputs import input_reasons
 from raycxr.predict._model import LoadedModel
 
@@ -174,6 +188,27 @@ def run_model(loaded: LoadedModel, images: np.ndarray | torch.Tensor) -> torch.T
     return loaded.model(batch).float().cpu()
 
 
+def feature_score(loaded: LoadedModel) -> FeatureOOD | None:
+    """The model's feature OOD score when predict can compute it: stored, and a PyTorch FreezeNet (not a bundle)."""
+    return loaded.rule.features if isinstance(loaded.model, FreezeNet) else None
+
+
+@torch.inference_mode()
+def run_model_features(
+    loaded: LoadedModel, images: np.ndarray | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits of one batch (as :func:`run_model`) and, when :func:`feature_score` applies, its penultimate
+    features ``(B, D)`` from the same forward pass (``classifier(embed(x))`` is the network's eval forward)."""
+    if feature_score(loaded) is None:
+        return run_model(loaded, images), None
+    net: FreezeNet = loaded.model  # type: ignore[assignment]
+    batch = torch.as_tensor(images)
+    if loaded.device.type == "cuda":
+        batch = batch.pin_memory().to(loaded.device, non_blocking=True)
+    features = net.embed(batch)
+    return net.classifier(features).float().cpu(), features.float().flatten(1).cpu()
+
+
 def predict_arrays(loaded: LoadedModel, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """``(logits, probabilities)`` of uint8 images ``(N, S, S)`` already decoded at the model's size."""
     logits = [run_model(loaded, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
@@ -222,6 +257,7 @@ def predict_files(
     size, interpolation = loaded.image_size, loaded.interpolation
     done: list[str] = []
     logits: list[torch.Tensor] = []
+    features: list[torch.Tensor] = []
     failures: dict[str, str] = {}
     notes: list[str] = []
     pending: list[np.ndarray] = []
@@ -231,7 +267,10 @@ def predict_files(
     def flush() -> None:
         if pending:
             batch = np.stack(pending)
-            logits.append(run_model(loaded, batch))
+            z, f = run_model_features(loaded, batch)
+            logits.append(z)
+            if f is not None:
+                features.append(f)
             if on_batch is not None:
                 on_batch(list(names), batch, logits[-1])
             done.extend(names)
@@ -258,28 +297,43 @@ def predict_files(
     z = torch.cat(logits) if logits else torch.zeros(0, width)
     calibrated = class_probabilities(z, loaded.temperature).numpy()
     raw = calibrated if loaded.temperature is None else class_probabilities(z).numpy()
-    flagged, score, why, rule = ood_flags(loaded, z.numpy(), reasons, ood_quantile)
+    embedded = torch.cat(features).numpy() if features else None
+    flagged, score, why, rule = ood_flags(loaded, z.numpy(), reasons, ood_quantile, embedded)
+    calibrated_ood = loaded.rule.ood is not None or feature_score(loaded) is not None
     return Predictions(
         done, calibrated, loaded.rule.predict(raw), loaded.classes, failures, notes,
-        flagged, score, why, rule, loaded.rule.ood is not None,
+        flagged, score, why, rule, calibrated_ood,
     )  # fmt: skip
 
 
 def ood_flags(
-    loaded: LoadedModel, logits: np.ndarray, reasons: Sequence[Sequence[str]], quantile: float = DEFAULT_OOD_QUANTILE
+    loaded: LoadedModel,
+    logits: np.ndarray,
+    reasons: Sequence[Sequence[str]],
+    quantile: float = DEFAULT_OOD_QUANTILE,
+    features: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """``(flagged, scores, reasons, rule)`` of images with these logits and file-check reasons.
 
-    The score is the model's calibrated OOD score (:data:`raycxr.evaluation.DEFAULT_OOD_SCORE`
-    without a calibration); a file is flagged by any file-check reason or, with a calibration, by
-    a score above the threshold at ``quantile``.
+    The score is the feature (Mahalanobis) score when the model carries it and ``features``
+    (the images' penultimate features, :func:`run_model_features`) are given; else the rule's
+    logit score (:data:`raycxr.evaluation.DEFAULT_OOD_SCORE` without a calibration). A file is
+    flagged by any file-check reason or, with a calibration, by a score above the threshold at
+    ``quantile``.
     """
-    calibration = loaded.rule.ood
-    kind = calibration.score if calibration is not None else DEFAULT_OOD_SCORE
-    scores = ood_scores(logits, kind) if len(logits) else np.zeros(0)
+    feature = feature_score(loaded) if features is not None else None
     why = [list(r) for r in reasons]
-    if calibration is not None:
-        threshold = calibration.threshold(quantile)
+    threshold: float | None = None
+    if feature is not None:
+        kind = FEATURE_SCORE
+        scores = feature.scores(features) if len(logits) else np.zeros(0)
+        threshold = feature.threshold(quantile)
+    else:
+        calibration = loaded.rule.ood
+        kind = calibration.score if calibration is not None else DEFAULT_OOD_SCORE
+        scores = ood_scores(logits, kind) if len(logits) else np.zeros(0)
+        threshold = calibration.threshold(quantile) if calibration is not None else None
+    if threshold is not None:
         for i in np.flatnonzero(scores > threshold):
             why[i].append(f"{kind} score {scores[i]:.4g} > {threshold:.4g}")
     flagged = np.array([bool(r) for r in why], dtype=bool)
@@ -288,8 +342,18 @@ def ood_flags(
 
 def ood_description(loaded: LoadedModel, quantile: float = DEFAULT_OOD_QUANTILE) -> str:
     """How the model's OOD score is judged, one line (or that it cannot be, and how to get a calibration)."""
+    feature = feature_score(loaded)
+    if feature is not None:
+        return feature.describe(quantile)
+    if loaded.rule.features is not None:
+        ood = loaded.rule.ood
+        fallback = ood.describe(quantile) if ood is not None else f"uncalibrated {DEFAULT_OOD_SCORE} score, not flagged"
+        return (
+            f"{fallback} (the logit score: this {loaded.runtime} model gives no features for the stored "
+            f"{FEATURE_SCORE} score; predict from the experiment or train folder to use it)"
+        )
     if loaded.rule.ood is not None:
-        return loaded.rule.ood.describe(quantile)
+        return f"{loaded.rule.ood.describe(quantile)} (the logit score: the model stores no {FEATURE_SCORE} score)"
     return (
         f"uncalibrated {DEFAULT_OOD_SCORE} score, not flagged (the model was stored by an older raycxr without an "
         "OOD calibration; train it, run the CV or export it again to get one)"
