@@ -2,11 +2,13 @@
 
 In distribution: the model's own validation images (synthetic phantoms). Out of distribution:
 files that ship with pydicom (CT, MR, ultrasound, colour secondary capture) and scikit-image
-(photographs, a page of text).
+(photographs, a page of text). The model's score is the Mahalanobis distance of its penultimate
+features (fitted on its training images); without it predict falls back to the logit (energy) score.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -16,6 +18,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 from raycxr.predict import input_reasons, load_model, predict_files
 from raycxr.predict.__main__ import main
@@ -60,14 +63,23 @@ def _not_chest(tmp_path: Path) -> dict[Path, str]:
     return files
 
 
+def _without(run: Path, folder: Path, *keys: str) -> Path:
+    """A copy of the training folder ``run`` whose stored rule lacks ``keys`` (as an older raycxr wrote it)."""
+    shutil.copytree(run, folder)
+    checkpoint = torch.load(folder / "best.pt", weights_only=True)
+    checkpoint["decision"] = {k: v for k, v in checkpoint["decision"].items() if k not in keys}
+    torch.save(checkpoint, folder / "best.pt")
+    return folder
+
+
 def test_the_model_carries_its_validation_calibration_and_predict_reproduces_its_scores(
     trained_run: Path, tiny_dataset: Path
 ) -> None:
     loaded = load_model(trained_run)
-    calibration = loaded.rule.ood
-    assert calibration is not None and calibration.score == "energy"
+    calibration = loaded.rule.features
+    assert calibration is not None and loaded.rule.ood is not None and loaded.rule.ood.score == "energy"
     val = _validation_files(tiny_dataset)
-    assert calibration.n == len(val)
+    assert calibration.n == len(val) and calibration.n_train > len(val)
     result = predict_files(loaded, val, ood_quantile=1.0)
     # predict decodes and scores the files as fit scored the validation images: the largest
     # score is the calibration's 100 % quantile, and no validation image is above it.
@@ -75,7 +87,34 @@ def test_the_model_carries_its_validation_calibration_and_predict_reproduces_its
     assert result.ood_calibrated and not result.ood.any()
     strict = predict_files(loaded, val, ood_quantile=0.5)
     assert 0 < strict.ood.sum() <= math.ceil(0.5 * len(val))
-    assert all("energy score" in reason for reason, flag in zip(strict.ood_reason, strict.ood) if flag)
+    assert all("mahalanobis score" in reason for reason, flag in zip(strict.ood_reason, strict.ood) if flag)
+
+
+#: The feature score's floor on the small model (measured: 1.0 on these files; the logit scores are near 0.5).
+AUROC_FLOOR = 0.9
+
+
+def test_the_feature_score_separates_validation_images_from_real_non_chest_files(
+    trained_run: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    from pydicom.data import get_testdata_file
+
+    skimage_data = pytest.importorskip("skimage.data")
+    others = list(_not_chest(tmp_path))
+    for name in ("camera", "coins", "moon", "page", "clock", "brick", "shepp_logan_phantom"):
+        Image.fromarray(np.asarray(getattr(skimage_data, name)(), dtype=float).astype(np.uint8)).save(
+            tmp_path / f"{name}.png"
+        )
+        others.append(tmp_path / f"{name}.png")
+    others += [Path(p) for n in ("emri_small.dcm", "OBXXXX1A.dcm") if (p := get_testdata_file(n, download=False))]
+    loaded = load_model(trained_run)
+    val = predict_files(loaded, _validation_files(tiny_dataset))
+    ood = predict_files(loaded, others)
+    assert "mahalanobis" in val.ood_rule and len(ood.files) >= 8
+    label = np.r_[np.zeros(len(val.files)), np.ones(len(ood.files))]
+    auroc = roc_auc_score(label, np.r_[val.ood_score, ood.ood_score])
+    print(f"feature score AUROC, validation vs {len(ood.files)} non-chest files: {auroc:.3f}")
+    assert auroc >= AUROC_FLOOR, f"AUROC {auroc:.3f}"
 
 
 def test_non_chest_files_are_flagged_in_the_csv_with_their_reasons(
@@ -86,11 +125,14 @@ def test_non_chest_files_are_flagged_in_the_csv_with_their_reasons(
     out_csv = tmp_path / "p.csv"
     code, out, err = _run([str(trained_run), *map(str, val), *map(str, others), "--out", str(out_csv)], capsys)
     assert code == 0, err
-    assert "out of distribution: energy score above" in out
+    assert "out of distribution: mahalanobis score of the features" in out
     table = pd.read_csv(out_csv, keep_default_na=False).set_index("file")
     assert {"ood", "ood_score", "ood_reason"} <= set(table.columns)
     for path, reason in others.items():
         assert table.loc[str(path), "ood"] and reason in table.loc[str(path), "ood_reason"], path
+    # the feature score flags most of them too, besides the file checks
+    by_score = ["mahalanobis score" in table.loc[str(path), "ood_reason"] for path in others]
+    assert sum(by_score) >= len(others) // 2, table.loc[[str(p) for p in others], "ood_reason"]
     in_dist = table.loc[[str(p) for p in val]]
     assert in_dist["ood"].sum() <= math.ceil(0.05 * len(val)) + 1  # the 95 % quantile, and its interpolation
     assert not any(word in " ".join(in_dist["ood_reason"]) for word in ("modality", "colour", "aspect"))
@@ -98,14 +140,37 @@ def test_non_chest_files_are_flagged_in_the_csv_with_their_reasons(
     assert f"{flagged} flagged out of distribution" in out
 
 
+def test_a_record_without_the_feature_score_falls_back_to_the_energy_score_and_says_so(
+    trained_run: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older = _without(trained_run, tmp_path / "older", "features")
+    loaded = load_model(older)
+    assert loaded.rule.features is None and loaded.rule.ood is not None
+    val = _validation_files(tiny_dataset)
+    result = predict_files(loaded, val, ood_quantile=1.0)
+    assert result.ood_calibrated and not result.ood.any()
+    assert result.ood_score.max() == pytest.approx(loaded.rule.ood.threshold(1.0), abs=1e-4)
+    code, out, err = _run([str(older), *map(str, val[:3]), "--out", str(tmp_path / "p.csv")], capsys)
+    assert code == 0, err
+    assert "out of distribution: energy score above" in out and "stores no mahalanobis score" in out
+
+
+def test_a_model_that_gives_no_features_falls_back_to_the_logit_score(trained_run: Path, tiny_dataset: Path) -> None:
+    """A bundle (ONNX / TorchScript) runs logits only: predict uses the rule's energy calibration, and says why."""
+    loaded = load_model(trained_run)
+    net = loaded.model
+    bundle_like = dataclasses.replace(loaded, model=lambda x: net(x), runtime="torchscript")  # not a FreezeNet
+    val = _validation_files(tiny_dataset)[:4]
+    result = predict_files(bundle_like, val)
+    assert result.ood_calibrated and "energy score above" in result.ood_rule
+    assert "gives no features" in result.ood_rule
+    np.testing.assert_allclose(result.probabilities, predict_files(loaded, val).probabilities, atol=1e-5)
+
+
 def test_a_record_without_calibration_still_predicts_and_says_so(
     trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    older = tmp_path / "older"
-    shutil.copytree(trained_run, older)
-    checkpoint = torch.load(older / "best.pt", weights_only=True)
-    checkpoint["decision"] = {k: v for k, v in checkpoint["decision"].items() if k != "ood"}
-    torch.save(checkpoint, older / "best.pt")
+    older = _without(trained_run, tmp_path / "older", "ood", "features")
     assert load_model(older).rule.ood is None
 
     from pydicom.data import get_testdata_file
