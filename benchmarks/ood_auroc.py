@@ -12,17 +12,21 @@
    model sees their luminance) and pydicom's test files (CT, MR, ultrasound, nuclear medicine,
    colour secondary captures, palette colour; ``pydicom-data`` adds more when installed).
 3. Every file goes through :func:`raycxr.predict.predict_files` (the decoder predict uses);
-   the logits of each image give every score of :data:`raycxr.evaluation.OOD_SCORES`.
+   the logits of each image give every score of :data:`raycxr.evaluation.OOD_SCORES`, and its
+   penultimate features the ``mahalanobis`` score stored with the model (fitted on the training
+   images' features by ``fit``; predict's default score for a PyTorch model).
 
 The table: per score, the AUROC of validation vs OOD (1 = perfect separation), of test vs OOD,
 and at the default strictness (the 95 % validation quantile) the fraction of test images and of
 OOD images flagged by the score alone; then the fraction flagged by predict's full rule (the
-stored score or a file check: modality, body part, colour, aspect ratio).
+stored score or a file check: modality, body part, colour, aspect ratio), and the training time
+spent fitting the feature score (a pass over the training images at each best epoch).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -32,7 +36,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from raycxr.data.synthetic import generate
-from raycxr.evaluation import DEFAULT_OOD_QUANTILE, OOD_SCORES, calibrate_ood, ood_scores
+from raycxr.evaluation import DEFAULT_OOD_QUANTILE, FEATURE_SCORE, OOD_SCORES, calibrate_ood, ood_scores
 from raycxr.predict import LoadedModel, load_model, predict_files
 from raycxr.train import TrainConfig, prepare_data
 from raycxr.train.__main__ import run
@@ -79,13 +83,21 @@ def dicom_files() -> list[Path]:
     return found
 
 
-def logits_of(loaded: LoadedModel, files: list[Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The files read, their logits and predict's OOD flags."""
+def logits_of(loaded: LoadedModel, files: list[Path]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The files read, their logits, predict's OOD flags and its OOD scores (the feature score when stored)."""
     parts: list[np.ndarray] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = predict_files(loaded, files, on_batch=lambda _f, _i, z: parts.append(z.numpy()), progress=False)
-    return result.files, np.concatenate(parts), result.ood
+    return result.files, np.concatenate(parts), result.ood, result.ood_score
+
+
+def row(kind: str, s_val: np.ndarray, s_test: np.ndarray, s_ood: np.ndarray, threshold: float) -> str:
+    """One table row: AUROC val vs OOD, test vs OOD, fractions of test and OOD images above ``threshold``."""
+    auc_val = roc_auc_score(np.r_[np.zeros(len(s_val)), np.ones(len(s_ood))], np.r_[s_val, s_ood])
+    auc_test = roc_auc_score(np.r_[np.zeros(len(s_test)), np.ones(len(s_ood))], np.r_[s_test, s_ood])
+    return (f"| {kind} | {auc_val:.3f} | {auc_test:.3f} | {np.mean(s_test > threshold):.1%} | "
+            f"{np.mean(s_ood > threshold):.1%} |")  # fmt: skip
 
 
 def main() -> None:
@@ -114,10 +126,12 @@ def main() -> None:
     test = [prepared.index.paths[r] for r in split.test]
     ood_files = skimage_files(root / "skimage") + dicom_files()
 
-    _, z_val, _ = logits_of(loaded, val)
-    _, z_test, flag_test = logits_of(loaded, test)
-    ood_read, z_ood, flag_ood = logits_of(loaded, ood_files)
+    _, z_val, _, f_val = logits_of(loaded, val)
+    _, z_test, flag_test, f_test = logits_of(loaded, test)
+    ood_read, z_ood, flag_ood, f_ood = logits_of(loaded, ood_files)
+    features = loaded.rule.features
     print(f"model: {loaded.source}; stored OOD calibration: {loaded.rule.ood.describe() if loaded.rule.ood else None}")
+    print(f"stored feature score: {features.describe() if features else None}")
     print(f"in distribution: {len(val)} validation, {len(test)} test images; out of distribution: {len(ood_read)} "
           f"files ({sum(not f.endswith('.dcm') for f in ood_read)} skimage PNGs, "
           f"{sum(f.endswith('.dcm') for f in ood_read)} DICOM)\n")  # fmt: skip
@@ -125,15 +139,17 @@ def main() -> None:
     print(header + "\n" + "|---" * 5 + "|")
     for kind in OOD_SCORES:
         s_val, s_test, s_ood = (ood_scores(z, kind) for z in (z_val, z_test, z_ood))
-        label = np.r_[np.zeros(len(s_val)), np.ones(len(s_ood))]
-        auc_val = roc_auc_score(label, np.r_[s_val, s_ood])
-        auc_test = roc_auc_score(np.r_[np.zeros(len(s_test)), np.ones(len(s_ood))], np.r_[s_test, s_ood])
-        threshold = calibrate_ood(z_val, kind).threshold(DEFAULT_OOD_QUANTILE)
-        print(f"| {kind} | {auc_val:.3f} | {auc_test:.3f} | {np.mean(s_test > threshold):.1%} | "
-              f"{np.mean(s_ood > threshold):.1%} |")  # fmt: skip
-    print(f"\npredict's flag (stored {loaded.rule.ood.score if loaded.rule.ood else '-'} score at "
-          f"{DEFAULT_OOD_QUANTILE} or a file check): test {np.mean(flag_test):.1%} flagged, OOD "
-          f"{np.mean(flag_ood):.1%} flagged")  # fmt: skip
+        print(row(kind, s_val, s_test, s_ood, calibrate_ood(z_val, kind).threshold(DEFAULT_OOD_QUANTILE)))
+    if features is not None:  # predict's scores are the feature score's
+        print(row(FEATURE_SCORE, f_val, f_test, f_ood, features.threshold(DEFAULT_OOD_QUANTILE)))
+    used = FEATURE_SCORE if features is not None else (loaded.rule.ood.score if loaded.rule.ood else "-")
+    print(f"\npredict's flag (stored {used} score at {DEFAULT_OOD_QUANTILE} or a file check): test "
+          f"{np.mean(flag_test):.1%} flagged, OOD {np.mean(flag_ood):.1%} flagged")  # fmt: skip
+    metrics = json.loads((root / "model" / "metrics.json").read_text())
+    if "ood_seconds" in metrics:
+        print(f"training: {metrics['seconds']:.1f} s for {metrics['epochs_run']} epochs, of which "
+              f"{metrics['ood_seconds']:.1f} s fitting the feature score (best epochs: training + validation "
+              "features)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def run(cfg: TrainConfig) -> dict[str, object]:
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
+        "ood_seconds": result.ood_seconds,  # of "seconds": fitting the feature OOD score at each best epoch
         "cached_blocks": result.cached_blocks,
         "history": result.history,
         "decision": rule,
