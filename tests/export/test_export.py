@@ -64,9 +64,13 @@ def test_export_round_trip_agrees_with_pytorch_without_the_source_folder(
         assert result.files == reference.files
         np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=1e-4, rtol=0)
         np.testing.assert_array_equal(result.predicted, reference.predicted)
+        # a bundle gives logits only: the feature OOD score it carries falls back to the energy score
+        assert loaded.rule.features is not None and "energy score above" in result.ood_rule
+        assert "gives no features" in result.ood_rule and "mahalanobis" in reference.ood_rule
     capsys.readouterr()
     assert predict_main([str(out), str(pngs[0].parent), "--out", str(out.parent / "p.csv")]) == 0
-    assert "onnx on cpu" in capsys.readouterr().out  # onnxruntime by default
+    printed = capsys.readouterr().out
+    assert "onnx on cpu" in printed and "gives no features" in printed  # onnxruntime by default
 
 
 def test_export_prints_the_differences_and_refuses_to_overwrite(
