@@ -144,6 +144,13 @@ def test_frozen_prefix_cache_is_used_where_exact_and_matches_the_uncached_run(da
         for key in ("train_loss", "val_loss", "val_accuracy"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     np.testing.assert_allclose(cached.probabilities["test"], plain.probabilities["test"], rtol=1e-4, atol=1e-6)
+    # the feature OOD score: fitted on the training rows' features (the tail's embed on cached activations
+    # gives the network's), its quantiles on the validation rows'
+    on_cache, on_images = cached.rule.features, plain.rule.features  # type: ignore[union-attr]
+    assert on_cache is not None and on_images is not None
+    assert (on_cache.n_train, on_cache.n) == (len(split.train), len(split.val))
+    np.testing.assert_allclose(on_cache.quantiles, on_images.quantiles, rtol=1e-3)
+    assert cached.ood_seconds > 0
 
 
 def test_bf16_autocast_trains(data, tiny_dataset: Path) -> None:
