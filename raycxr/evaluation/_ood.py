@@ -16,7 +16,9 @@ of the validation images do not exceed (interpolated linearly between those leve
 separates, most of the others. It is fitted where the decision rule is (see
 :mod:`raycxr.evaluation._decision`) and stored in the rule's record. Which score is the
 default was decided by ``benchmarks/ood_auroc.py`` (validation phantoms vs natural images,
-CT/MR/ultrasound/colour DICOM files).
+CT/MR/ultrasound/colour DICOM files). All three are near chance there; ``predict`` judges the
+Mahalanobis score of the penultimate features (:mod:`raycxr.evaluation._mahalanobis`) when the
+model gives features, and one of these only as the fallback (an exported bundle, an older record).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from scipy import special
 
 OOD_SCORES = ("energy", "msp", "max_logit")
 OODScore = Literal["energy", "msp", "max_logit"]
-#: The score stored with a new model (benchmarks/ood_auroc.py: the best AUROC of the three).
+#: The logit score stored with a new model (benchmarks/ood_auroc.py: the best AUROC of the three, all near
+#: chance); predict's default is the feature score (:mod:`raycxr.evaluation._mahalanobis`), this its fallback.
 DEFAULT_OOD_SCORE: OODScore = "energy"
 #: Default strictness: the fraction of validation images whose score is not flagged.
 DEFAULT_OOD_QUANTILE = 0.95
