@@ -100,6 +100,9 @@ class _Feed:
     val: np.ndarray
 
 
+#: Training rows whose features fit the feature OOD score (a seeded sample when there are more).
+MAX_FEATURE_ROWS = 2048
+
 EpochCallback = Callable[[dict[str, float], FitState, bool], None]
 
 
@@ -388,14 +391,20 @@ def fit(
         return decide_rule(labels[split.val], proba, classes, cfg.decision, cfg.target_specificity, logits_val=logits)
 
     ood_seconds = 0.0
+    # The feature score's means and covariance need a sample of the training rows, not all of them: at
+    # most MAX_FEATURE_ROWS (seeded), so its cost per best epoch stays bounded on large datasets.
+    picked = np.arange(len(feed.train))
+    if len(picked) > MAX_FEATURE_ROWS:
+        picked = np.sort(np.random.default_rng(cfg.seed).choice(len(picked), MAX_FEATURE_ROWS, replace=False))
+    feature_rows = feed.train[picked]
 
     def with_features(rule: DecisionRule) -> DecisionRule:
         """The rule with the feature OOD score of the current weights (train features, val quantiles)."""
         nonlocal ood_seconds
         began = time.perf_counter()
-        train = evaluate_features(feed.model, feed.inputs, feed.labels, feed.train, eval_batch, device)
+        train = evaluate_features(feed.model, feed.inputs, feed.labels, feature_rows, eval_batch, device)
         val = evaluate_features(feed.model, feed.inputs, feed.labels, feed.val, eval_batch, device)
-        features = fit_feature_ood(train, labels[split.train], val) if len(train) and len(val) else None
+        features = fit_feature_ood(train, labels[split.train][picked], val) if len(train) and len(val) else None
         ood_seconds += time.perf_counter() - began
         return dataclasses.replace(rule, features=features)
 
