@@ -115,7 +115,7 @@ class Console(Callback):
         values = ", ".join(f"{m} {_format(result.get(m))}" for m in self.metrics)
         epochs = result.get("epoch")
         seconds = result.get("time_total_s")
-        took = f" after {epochs} epoch(s), {seconds:.0f} s" if epochs is not None and seconds is not None else ""
+        took = f" after {int(epochs)} epoch(s), {seconds:.0f} s" if epochs is not None and seconds is not None else ""
         print(f"{_name(trial)} finished: {values}{took}", flush=True)
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
