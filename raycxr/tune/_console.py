@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -72,6 +73,14 @@ def _format(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _format(value)
+
+
 def _params(trial: Trial) -> str:
     return ", ".join(f"{k}={_format(v)}" for k, v in trial.config.items()) or "no parameters"
 
@@ -120,6 +129,8 @@ class Console(Callback):
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         error = trial_row(trial, self.configs, self.metrics)["error"]
+        if error in ("", "unknown error"):  # Tune records the error after its callbacks; its traceback is logged
+            error = "see the traceback above (the error also goes in trials.csv and the table below)"
         print(f"{_name(trial)} errored: {error}", flush=True)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
@@ -156,9 +167,10 @@ class Console(Callback):
         frame["trial"] = [_name(t) for t in sorted(trials, key=lambda t: t.trial_id)]
         params = [c for c in frame.columns if c.startswith(PARAM_PREFIX)]
         columns = ["trial", "status", *params, *self.metrics, "epochs", "seconds", "error"]
-        shown = frame[columns].rename(columns={c: c.removeprefix(PARAM_PREFIX) for c in params})
-        shown["seconds"] = shown["seconds"].map(lambda s: f"{s:.0f}" if pd.notna(s) else "")
-        shown = shown.fillna("")
-        if not shown["error"].astype(bool).any():
-            shown = shown.drop(columns="error")
-        return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        frame["seconds"] = frame["seconds"].round()
+        if not frame["error"].astype(bool).any():
+            columns.remove("error")
+        shown = pd.DataFrame(
+            {c.removeprefix(PARAM_PREFIX): [_cell(v) for v in frame[c]] for c in columns}  # as text: blanks for NaN
+        )
+        return shown.to_string(index=False)
