@@ -9,6 +9,8 @@ trial's own reports:
 * **start-up** = its first report's ``time_this_iter_s`` (Tune's clock from the trial's
   start) − its first epoch's ``epoch_s``: everything before the first training step
   (actor or Train worker group, torch import, data mapping, model build, frozen-prefix cache);
+* **report** = every later epoch's ``time_this_iter_s`` − ``epoch_s``: what an epoch costs besides
+  training and validation (its checkpoint written and persisted, the report taken by the driver);
 * **overhead** = (wall − Σ training / concurrency) / wall, wall = ``run_search`` after Ray is up.
 
     python benchmarks/search_overhead.py                       # 16 trials, concurrency 2
@@ -39,14 +41,15 @@ params:
 SETTINGS = ["image_size=64", "folds=5", "batch_size=16", "head=gap", "stats_samples=200"]
 
 
-def _trial_times(directory: Path) -> tuple[list[float], list[float]]:
-    """(start-up, training) seconds of every trial of a finished search."""
-    startup, training = [], []
+def _trial_times(directory: Path) -> tuple[list[float], list[float], list[float]]:
+    """(start-up, training, per-epoch report) seconds of every trial of a finished search."""
+    startup, training, report = [], [], []
     for result in sorted(directory.glob("trial_*/result.json")):
         rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
         startup.append(rows[0]["time_this_iter_s"] - rows[0]["epoch_s"])
         training.append(sum(r["epoch_s"] for r in rows))
-    return startup, training
+        report += [r["time_this_iter_s"] - r["epoch_s"] for r in rows[1:]]
+    return startup, training, report
 
 
 def main() -> None:
@@ -83,22 +86,26 @@ def main() -> None:
                 result = run_search(settings)
                 wall = time.perf_counter() - start
                 assert (result.trials["status"] == "completed").all(), result.trials[["status", "error"]]
-                startup, training = _trial_times(root / "runs" / trainer)
+                startup, training, report = _trial_times(root / "runs" / trainer)
                 ideal = sum(training) / args.concurrency
-                rows.append((trainer, wall, sum(training), (wall - ideal) / wall, startup))
+                rows.append((trainer, wall, sum(training), (wall - ideal) / wall, startup, report))
         finally:
             ray.shutdown()
 
     print()
     print(f"{args.trials} trials × {args.epochs} epochs, {args.images} images of 64 px, concurrency {args.concurrency}")
     print()
-    print("| path | search wall s | Σ training s | overhead | start-up median s | min s | max s | wall ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| path | search wall s | Σ training s | overhead | start-up median s | min s | max s "
+        "| report median s | Σ report s | wall ratio |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     base = rows[-1][1]
-    for trainer, wall, training, overhead, startup in rows:
+    for trainer, wall, training, overhead, startup, report in rows:
         print(
             f"| {trainer} | {wall:.1f} | {training:.1f} | {100 * overhead:.1f} % | {statistics.median(startup):.2f} "
-            f"| {min(startup):.2f} | {max(startup):.2f} | {wall / base:.2f} |"
+            f"| {min(startup):.2f} | {max(startup):.2f} | {statistics.median(report or [0]):.3f} | {sum(report):.1f} "
+            f"| {wall / base:.2f} |"
         )
     print()
     print("wall ratio: the path's wall time over the last path's (same run, same machine).")

@@ -7,6 +7,7 @@ some node cannot see.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
@@ -61,8 +62,11 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> No
         ) from None
 
 
-def start_ray(address: str | None) -> bool:
+def start_ray(address: str | None, quiet: bool = False) -> bool:
     """Connect to ``address`` or start a local Ray with its dashboard; True if this call started it.
+
+    ``quiet``: only Ray's warnings and errors of the start-up, not its INFO lines (raycxr
+    prints the dashboard's address itself).
 
     Raises:
         ValueError: Nothing answers at ``address`` (``auto``: no running cluster found).
@@ -77,7 +81,10 @@ def start_ray(address: str | None) -> bool:
         os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
     try:
         context = ray.init(
-            address=None if address in LOCAL_ADDRESSES else address, include_dashboard=True, log_to_driver=True
+            address=None if address in LOCAL_ADDRESSES else address,
+            include_dashboard=True,
+            log_to_driver=True,
+            logging_level=logging.WARNING if quiet else logging.INFO,
         )
     except ConnectionError as error:
         raise ValueError(f"--address {address}: {str(error).splitlines()[0]}") from None

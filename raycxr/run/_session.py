@@ -19,18 +19,19 @@ def ray_session(
     max_concurrent: int | None = None,
     shared_folder: Path | None = None,
     option: str = "--storage",
+    quiet: bool = False,
 ) -> Iterator[int]:
     """Start (or attach to) Ray and yield how many runs of ``scaling`` go at once.
 
     Checks, before anything is trained, that the cluster can hold a run and that every
     node sees ``shared_folder`` (a local storage folder). A Ray this call started is shut
-    down at the end.
+    down at the end; ``quiet``: without the INFO lines of Ray's start-up.
 
     Raises:
         ValueError: Nothing answers at ``address``, a run larger than the cluster, or a
             folder some node cannot see.
     """
-    started = start_ray(address)
+    started = start_ray(address, quiet)
     try:
         concurrency = cluster_concurrency(scaling)
         if shared_folder is not None:

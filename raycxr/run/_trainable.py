@@ -24,6 +24,7 @@ import ray.tune
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from raycxr.experiment import trial_dirname
 from raycxr.run._context import RunContext, quiet_train_logs
 from raycxr.run._scaling import Scaling
 
@@ -57,8 +58,15 @@ def _run(params: dict[str, Any], job: Job, shared: Any, scaling: Scaling, train_
     trainer.fit()
 
 
+#: The trainable's name: Tune names a trial ``<trainable>_<id>``, as raycxr names its folder.
+TRAINABLE_NAME = trial_dirname("").rstrip("_")
+
+
 def trainable(job: Job, shared: Any, scaling: Scaling, train_storage: str) -> Any:
     """A Tune trainable that runs ``job`` with ``shared`` (put in the object store once).
+
+    It is named :data:`TRAINABLE_NAME`, so Tune's trial names (its tables, logs and errors)
+    are the trial folders' names, ``trial_<id>``.
 
     Args:
         job: Module-level function ``job(params, shared, context)``.
@@ -67,6 +75,7 @@ def trainable(job: Job, shared: Any, scaling: Scaling, train_storage: str) -> An
         train_storage: Where Train-path runs keep their checkpoints (``EXPERIMENT/train``).
     """
     wrapped = ray.tune.with_parameters(_run, job=job, shared=shared, scaling=scaling, train_storage=train_storage)
+    wrapped.__name__ = TRAINABLE_NAME
     return ray.tune.with_resources(wrapped, scaling.trial_resources())
 
 

@@ -25,6 +25,7 @@ from raycxr.run import (
     trainable,
 )
 from raycxr.train import TrainConfig, split_statistics
+from raycxr.tune._console import tune_output
 from raycxr.tune._enqueue import describe
 from raycxr.tune._finish import SearchResult, finish
 from raycxr.tune._nested import outer_folds, run_nested
@@ -62,7 +63,11 @@ def run_search(settings: TuneSettings) -> SearchResult:
     attention = any(loss_spec(name).needs_stats for name in plan.space.possible_values("loss", plan.base))
     stats = split_statistics(partition, split, cfg) if attention else None
     _write_search_rows(plan.directory, partition, split, cfg)
-    with ray_session(settings.address, scaling, settings.max_concurrent, local_storage) as concurrency:
+    quiet = not settings.verbose
+    with (
+        tune_output(settings.verbose),
+        ray_session(settings.address, scaling, settings.max_concurrent, local_storage, quiet=quiet) as concurrency,
+    ):
         if not settings.resume:
             record = {
                 "settings": settings.model_dump(mode="json"),

@@ -12,9 +12,10 @@ from ray.tune.search.optuna import OptunaSearch
 
 from raycxr.experiment import STUDY_FILE, trial_dirname
 from raycxr.run import checkpoint_config, tune_config_options
+from raycxr.tune._console import Console
 from raycxr.tune._objectives import MODEL_METRICS, Constraint, Objective
 from raycxr.tune._plan import SearchPlan, nsga2_population
-from raycxr.tune._results import TrialsTable, finished_training
+from raycxr.tune._results import TrialsTable, finished_training, table_metrics
 from raycxr.tune._space import make_sampler
 from raycxr.tune._trial import TrialConfigs
 
@@ -158,10 +159,14 @@ def new_tuner(plan: SearchPlan, trainable: Any, configs: TrialConfigs, concurren
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=plan.storage,
-            callbacks=[TrialsTable(plan.directory, configs, plan.metric, plan.objectives, plan.constraints)],
+            callbacks=[
+                TrialsTable(plan.directory, configs, plan.metric, plan.objectives, plan.constraints),
+                Console(configs, table_metrics(plan.metric, plan.objectives, plan.constraints), plan.mode),
+            ],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=checkpoint_config(),
-            verbose=1,  # Tune's status table, not every result
+            # --verbose: Tune's status table too (not every result); else only raycxr's Console
+            verbose=1 if settings.verbose else 0,
         ),
     )
 

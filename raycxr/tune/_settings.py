@@ -99,6 +99,9 @@ class TuneSettings(BaseModel):
     )
     dedupe: bool = Field(False, description="keep one image of each exact/near-duplicate group before the partition")
     resume: bool = Field(False, description="continue the interrupted experiment --storage/--name")
+    verbose: bool = Field(
+        False, description="Ray's and Tune's own output too (status tables, INFO logs, warnings each time they occur)"
+    )
 
     @field_validator("storage")
     @classmethod
