@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from raycxr.predict.__main__ import main
 from raycxr.train import TrainConfig
 from raycxr.train.__main__ import run
 
@@ -54,3 +55,13 @@ def pngs(tiny_dataset: Path, tmp_path: Path) -> list[Path]:
         copies.append(folder / path.name)
         shutil.copyfile(path, copies[-1])
     return copies
+
+
+def run_predict(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``python -m raycxr.predict ARGV`` in-process: exit code, stdout, stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -21,21 +21,11 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from raycxr.predict import input_reasons, load_model, predict_files
-from raycxr.predict.__main__ import main
 from raycxr.train import TrainConfig, prepare_data
-from tests.predict.conftest import FAST
+from tests.predict.conftest import FAST, run_predict
 
 DICOMS = {"CT_small.dcm": "modality CT", "MR_small.dcm": "modality MR", "US1_UNCR.dcm": "modality US",
           "SC_rgb.dcm": "colour"}  # fmt: skip
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _validation_files(tiny_dataset: Path) -> list[Path]:
@@ -123,7 +113,7 @@ def test_non_chest_files_are_flagged_in_the_csv_with_their_reasons(
     others = _not_chest(tmp_path)
     val = _validation_files(tiny_dataset)
     out_csv = tmp_path / "p.csv"
-    code, out, err = _run([str(trained_run), *map(str, val), *map(str, others), "--out", str(out_csv)], capsys)
+    code, out, err = run_predict([str(trained_run), *map(str, val), *map(str, others), "--out", str(out_csv)], capsys)
     assert code == 0, err
     assert "out of distribution: mahalanobis score of the features" in out
     table = pd.read_csv(out_csv, keep_default_na=False).set_index("file")
@@ -150,7 +140,7 @@ def test_a_record_without_the_feature_score_falls_back_to_the_energy_score_and_s
     result = predict_files(loaded, val, ood_quantile=1.0)
     assert result.ood_calibrated and not result.ood.any()
     assert result.ood_score.max() == pytest.approx(loaded.rule.ood.threshold(1.0), abs=1e-4)
-    code, out, err = _run([str(older), *map(str, val[:3]), "--out", str(tmp_path / "p.csv")], capsys)
+    code, out, err = run_predict([str(older), *map(str, val[:3]), "--out", str(tmp_path / "p.csv")], capsys)
     assert code == 0, err
     assert "out of distribution: energy score above" in out and "stores no mahalanobis score" in out
 
@@ -176,7 +166,7 @@ def test_a_record_without_calibration_still_predicts_and_says_so(
     from pydicom.data import get_testdata_file
 
     ct = get_testdata_file("CT_small.dcm")
-    code, out, err = _run([str(older), ct, "--out", str(tmp_path / "p.csv")], capsys)
+    code, out, err = run_predict([str(older), ct, "--out", str(tmp_path / "p.csv")], capsys)
     assert code == 0, err
     assert "uncalibrated" in out and "train it, run the CV or export it again" in out
     assert "1 flagged out of distribution (by file checks only: the OOD score is uncalibrated)" in out
@@ -188,7 +178,7 @@ def test_a_record_without_calibration_still_predicts_and_says_so(
 def test_a_bad_ood_quantile_is_a_one_line_error(
     bad: str, trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _run([str(trained_run), str(tmp_path), f"--ood-quantile={bad}"], capsys)
+    code, _, err = run_predict([str(trained_run), str(tmp_path), f"--ood-quantile={bad}"], capsys)
     assert code == 2
     (line,) = [line for line in err.splitlines() if line.startswith("python -m raycxr.predict: error")]
     assert "OOD quantile must be a number in (0, 1]" in line and "Traceback" not in err

@@ -15,18 +15,9 @@ from PIL import Image
 from raycxr.data import index_folder, read_image
 from raycxr.evaluation import DecisionRule, apply_temperature
 from raycxr.predict import ModelError, load_model, predict_files, probability_column
-from raycxr.predict.__main__ import main
 from raycxr.train import evaluate_state
 from tests.data.test_dicom import write_dicom
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.predict.conftest import run_predict
 
 
 def _probabilities(csv: Path, classes: tuple[str, ...]) -> np.ndarray:
@@ -47,9 +38,9 @@ def test_png_and_dicom_of_the_same_pixels_give_the_same_probabilities(
         write_dicom(dicoms / name, pixels, bits_stored=8)
     (dicoms / "notes.txt").write_text("not an image")  # neither a suffix of images nor DICOM: not picked up
 
-    code, out, err = _run([str(trained_run), str(pngs[0].parent), "--out", str(tmp_path / "png.csv")], capsys)
+    code, out, err = run_predict([str(trained_run), str(pngs[0].parent), "--out", str(tmp_path / "png.csv")], capsys)
     assert code == 0, err
-    code, out, err = _run([str(trained_run), str(dicoms), "--out", str(tmp_path / "dcm.csv")], capsys)
+    code, out, err = run_predict([str(trained_run), str(dicoms), "--out", str(tmp_path / "dcm.csv")], capsys)
     assert code == 0, err
     assert f"{len(pngs)} image(s) predicted" in out and "warning" not in err
 
@@ -90,7 +81,7 @@ def test_unreadable_images_are_reported_and_the_others_predicted(
     (folder / "empty.jpg").write_bytes(b"")
     missing = tmp_path / "missing.png"
     out_csv = tmp_path / "out" / "preds.csv"
-    code, out, err = _run([str(trained_run), str(folder), str(missing), "--out", str(out_csv)], capsys)
+    code, out, err = run_predict([str(trained_run), str(folder), str(missing), "--out", str(out_csv)], capsys)
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert any("broken.png" in line for line in errors) and any("empty.jpg" in line for line in errors)
@@ -106,7 +97,7 @@ def test_dicom_of_another_modality_is_predicted_with_a_warning_naming_it(
     trained_run: Path, pngs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ct = write_dicom(tmp_path / "ct.dcm", np.asarray(Image.open(pngs[0])), bits_stored=8, Modality="CT")
-    code, out, err = _run([str(trained_run), str(ct), str(pngs[1]), "--out", str(tmp_path / "p.csv")], capsys)
+    code, out, err = run_predict([str(trained_run), str(ct), str(pngs[1]), "--out", str(tmp_path / "p.csv")], capsys)
     assert code == 0, err
     (warning,) = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert str(ct) in warning and "'CT'" in warning
@@ -126,7 +117,7 @@ def test_a_bad_model_path_is_a_one_line_error(
     elif kind == "experiment without a finished trial":
         model.mkdir()
         (model / "raycxr.json").write_text(json.dumps({"settings": {}, "space": {}}))
-    code, _, err = _run([str(model), str(pngs[0])], capsys)
+    code, _, err = run_predict([str(model), str(pngs[0])], capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ") and str(model) in err, err
     if kind == "experiment without a finished trial":
@@ -159,7 +150,8 @@ def test_binary_single_logit_model_gives_two_probabilities_and_uses_its_threshol
         assert loaded.model(torch.zeros(1, loaded.image_size, loaded.image_size, dtype=torch.uint8)).shape == (1, 1)
     files = sorted((tiny_dataset / "COVID" / "images").glob("*.png"))[:6]
     files += sorted((tiny_dataset / "Normal" / "images").glob("*.png"))[:6]
-    code, out, err = _run([str(binary_run), *map(str, files), "--out", str(tmp_path / "b.csv"), "--quiet"], capsys)
+    argv = [str(binary_run), *map(str, files), "--out", str(tmp_path / "b.csv"), "--quiet"]
+    code, out, err = run_predict(argv, capsys)
     assert code == 0, err
     assert f"threshold {threshold:.4g}" in out
     table = pd.read_csv(tmp_path / "b.csv")
@@ -178,7 +170,7 @@ def test_binary_single_logit_model_gives_two_probabilities_and_uses_its_threshol
 def test_device_cuda_without_a_gpu_is_a_one_line_error(
     trained_run: Path, pngs: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _run([str(trained_run), str(pngs[0]), "--device", "cuda"], capsys)
+    code, _, err = run_predict([str(trained_run), str(pngs[0]), "--device", "cuda"], capsys)
     assert code == 2 and err.count("\n") == 1 and "no GPU is visible" in err
 
 
@@ -186,7 +178,8 @@ def test_saliency_writes_one_grad_cam_overlay_per_image(
     trained_run: Path, pngs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_csv, maps = tmp_path / "preds.csv", tmp_path / "saliency"
-    code, out, _ = _run([str(trained_run), *map(str, pngs), "--out", str(out_csv), "--saliency", str(maps)], capsys)
+    argv = [str(trained_run), *map(str, pngs), "--out", str(out_csv), "--saliency", str(maps)]
+    code, out, _ = run_predict(argv, capsys)
     assert code == 0 and f"wrote {len(pngs)} Grad-CAM overlay(s)" in out
     written = sorted(maps.glob("*.png"))
     assert [p.stem for p in written] == sorted(p.stem for p in pngs)
