@@ -22,6 +22,12 @@ Each class also comes from a few "sources" (recorded as the metadata ``URL``) th
 shift exposure slightly: sources are confounded with classes, as in the real set.
 Image ``i`` of a class depends only on (seed, class, i), so output is deterministic
 whatever the number of processes.
+
+``--shift S`` (0 to 1) changes the look of every image as a different hospital's would differ:
+the patient off-centre, rotated and smaller in the field, lower contrast, a different gamma,
+more detector noise and blur, all growing with ``S``. The findings are the same, so a model that
+learned them rather than the look generalises: it is the test set of ``benchmarks/recipe_gain.py``.
+``S = 0`` gives exactly the unshifted images.
 """
 
 from __future__ import annotations
@@ -109,16 +115,32 @@ def _findings(kind: str, x: np.ndarray, y: np.ndarray, rng: np.random.Generator)
     return out
 
 
-def phantom(kind: str, size: int, rng: np.random.Generator, source: int = 0) -> np.ndarray:
-    """One ``size`` × ``size`` uint8 phantom radiograph of class ``kind``."""
+def check_shift(shift: float) -> float:
+    """``shift`` if it is a look shift in [0, 1], else a ValueError."""
+    if not 0.0 <= shift <= 1.0:
+        raise ValueError(f"--shift must be in [0, 1], got {shift}.")
+    return float(shift)
+
+
+def phantom(kind: str, size: int, rng: np.random.Generator, source: int = 0, shift: float = 0.0) -> np.ndarray:
+    """One ``size`` × ``size`` uint8 phantom radiograph of class ``kind``.
+
+    ``shift`` in [0, 1] changes the look (position, contrast, gamma, noise, blur) by a fixed amount
+    that grows with it; the random draws of the image are those of ``shift = 0`` (the extra noise
+    is drawn after all of them), so a shifted image is its unshifted twin seen differently.
+    """
     if kind not in CLASSES:
         raise ValueError(f"Unknown class {kind!r}; expected one of {CLASSES}.")
+    check_shift(shift)
     # Patient position: shift, scale and a small rotation of the coordinate grid.
     lin = np.linspace(-1.0, 1.0, size)
     gx, gy = np.meshgrid(lin, lin)
     angle = np.deg2rad(rng.normal(0.0, 3.0))
     scale = rng.uniform(0.9, 1.08)
     dx, dy = rng.normal(0.0, 0.04, size=2)
+    # Look shift: off-centre (up to 0.14 of the half-width), rotated (up to 10°), smaller (up to 15 %).
+    dx, dy, angle = dx + 0.14 * shift, dy - 0.08 * shift, angle + np.deg2rad(10.0 * shift)
+    scale *= 1.0 - 0.15 * shift
     x = (np.cos(angle) * gx - np.sin(angle) * gy) / scale - dx
     y = (np.sin(angle) * gx + np.cos(angle) * gy) / scale - dy
     edge = 2.0 / size
@@ -145,28 +167,36 @@ def phantom(kind: str, size: int, rng: np.random.Generator, source: int = 0) -> 
     image += _findings(kind, x, y, rng) * lungs
 
     # Exposure and detector: source-specific offset, random gamma/contrast, noise, blur.
-    image = gaussian_filter(image, sigma=size / 300)
+    image = gaussian_filter(image, sigma=size / 300 * (1.0 + 2.0 * shift))
     image += rng.normal(0.0, rng.uniform(0.015, 0.035), size=image.shape)
-    image = np.clip(image, 0.0, 1.0) ** rng.uniform(0.8, 1.25)
+    image = np.clip(image, 0.0, 1.0) ** (rng.uniform(0.8, 1.25) * (1.0 + 0.6 * shift))
     image = image * rng.uniform(0.85, 1.1) + rng.normal(0.0, 0.02) + 0.02 * (source - 1)
+    if shift:  # lower contrast about mid-grey, brighter, more detector noise (drawn last: see above)
+        image = 0.5 + (image - 0.5) * (1.0 - 0.4 * shift) + 0.06 * shift
+        image += rng.normal(0.0, 0.04 * shift, size=image.shape)
     return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def _write_one(job: tuple[str, int, int, int, int, str]) -> str:
-    kind, i, size, seed, class_idx, path = job
+def _write_one(job: tuple[str, int, int, int, int, str, float]) -> str:
+    kind, i, size, seed, class_idx, path, shift = job
     rng = np.random.default_rng([seed, class_idx, i])
     source = int(rng.integers(len(_SOURCES[kind])))
-    Image.fromarray(phantom(kind, size, rng, source)).save(path, optimize=False)
+    Image.fromarray(phantom(kind, size, rng, source, shift)).save(path, optimize=False)
     return _SOURCES[kind][source]
 
 
-def generate(out: str | Path, n: int = 2000, size: int = 299, seed: int = 0, workers: int | None = None) -> Path:
+def generate(
+    out: str | Path, n: int = 2000, size: int = 299, seed: int = 0, workers: int | None = None, shift: float = 0.0
+) -> Path:
     """Write ``n`` phantoms in the Kaggle layout under ``out``; returns ``out``.
 
+    ``shift`` in [0, 1] changes every image's look (see the module's docstring).
+
     Raises:
-        ValueError: ``n`` is smaller than the number of classes, ``size`` < 32, or
-            ``out`` already holds a dataset.
+        ValueError: ``n`` is smaller than the number of classes, ``size`` < 32, ``shift``
+            is outside [0, 1], or ``out`` already holds a dataset.
     """
+    check_shift(shift)
     if size < 32:
         raise ValueError(f"--size must be at least 32 pixels, got {size}.")
     out = Path(out).expanduser()
@@ -176,7 +206,7 @@ def generate(out: str | Path, n: int = 2000, size: int = 299, seed: int = 0, wor
     for class_idx, (kind, count) in enumerate(zip(CLASSES, class_counts(n))):
         folder = out / kind / "images"
         folder.mkdir(parents=True, exist_ok=True)
-        jobs += [(kind, i, size, seed, class_idx, str(folder / f"{kind}-{i}.png")) for i in range(1, count + 1)]
+        jobs += [(kind, i, size, seed, class_idx, str(folder / f"{kind}-{i}.png"), shift) for i in range(1, count + 1)]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         sources = list(pool.map(_write_one, jobs, chunksize=32))
     table = pd.DataFrame(
@@ -213,9 +243,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=2000, help="total number of images (default 2000)")
     parser.add_argument("--size", type=int, default=299, help="image side in pixels (default 299)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--shift", type=float, default=0.0, help="look shift in [0, 1]: position, contrast, gamma, noise (default 0)"
+    )
     args = parser.parse_args(argv)
     try:
-        out = generate(args.out, n=args.n, size=args.size, seed=args.seed)
+        out = generate(args.out, n=args.n, size=args.size, seed=args.seed, shift=args.shift)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     counts = dict(zip(CLASSES, class_counts(args.n)))

@@ -60,3 +60,25 @@ def test_refuses_existing_dataset_and_bad_arguments(tiny_dataset: Path, tmp_path
         generate(tmp_path / "x", n=8, size=16)
     with pytest.raises(SystemExit):
         main([str(tmp_path / "y"), "--n", "2"])
+
+
+def test_shift_zero_is_the_unshifted_image_and_a_shift_changes_the_look() -> None:
+    def draw(shift: float) -> np.ndarray:
+        return phantom("COVID", 96, np.random.default_rng(7), source=1, shift=shift).astype(float)
+
+    plain = phantom("COVID", 96, np.random.default_rng(7), source=1)
+    assert np.array_equal(draw(0.0), plain)
+    shifted = draw(1.0)
+    assert shifted.shape == plain.shape
+    assert shifted.std() < plain.std()  # lower contrast
+    # The body moved: its centre of mass is off the unshifted one by more than a few pixels.
+    _, xs = np.indices(plain.shape)
+    centre = [np.average(xs, weights=image) for image in (plain, shifted)]
+    assert abs(centre[0] - centre[1]) > 2
+
+
+def test_shift_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"--shift must be in \[0, 1\], got 1.5"):
+        generate(tmp_path / "x", n=8, size=48, shift=1.5)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "y"), "--n", "8", "--size", "48", "--shift", "-0.1"])
