@@ -49,7 +49,7 @@ def _labels(files: list[Path]) -> np.ndarray:
 def _recipe(config: TrainConfig) -> str:
     """The configuration's settings that differ from the paper's defaults (what the search changed)."""
     default = TrainConfig().model_dump()
-    ignored = {"data", "out", "cache_dir", "image_size", "epochs", "patience", "seed", "folds"}
+    ignored = {"data", "out", "cache_dir", "weights", "image_size", "epochs", "patience", "seed", "folds"}
     changed = {k: v for k, v in config.model_dump().items() if k not in ignored and v != default[k]}
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in changed.items()) or "defaults"
 
