@@ -294,7 +294,7 @@ def _report(
                 test_y=labels[r.evaluation["test_rows"]],
                 test_proba=r.evaluation["test_proba"],
                 rule=r.rule,
-                test_ood_score=r.evaluation.get("test_ood_score"),
+                test_ood_flagged=r.evaluation.get("test_ood_flagged"),
             )
             for r in refits
         ]

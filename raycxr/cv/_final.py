@@ -57,7 +57,9 @@ class Predictions:
     test_y: np.ndarray
     test_proba: np.ndarray
     rule: DecisionRule
-    test_ood_score: np.ndarray | None = None  #: OOD scores on test (the rule's calibrated score), if it has one
+    #: Test images flagged out of distribution by the model's OOD score (as ``predict`` scores and judges them:
+    #: :meth:`~raycxr.evaluation.DecisionRule.ood_verdict`), ``None`` when the model has no calibration.
+    test_ood_flagged: np.ndarray | None = None
 
     def predicted(self) -> np.ndarray:
         """The predicted classes on test, by the configuration's rule."""
@@ -122,8 +124,7 @@ def _calibration(p: Predictions) -> dict:
     """ECE and Brier on test, before and after the rule's temperature (fitted on validation by the run), and the
     test images flagged out of distribution at the default strictness (about 5 % when test is like validation)."""
     calibrated = p.rule.calibrate(p.test_proba)
-    ood = p.rule.ood
-    flagged = None if ood is None or p.test_ood_score is None else int(np.sum(ood.flag(p.test_ood_score)))
+    flagged = None if p.test_ood_flagged is None else int(np.sum(p.test_ood_flagged))
     return {
         "config": p.config,
         "temperature": p.rule.temperature,

@@ -271,7 +271,8 @@ def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
                                         "ece_calibrated": "ECE after", "brier": "Brier",
                                         "brier_calibrated": "Brier after",
                                         "ood_flagged": "test flagged OOD"})  # fmt: skip
-    lines += ["Test flagged OOD: test images whose OOD score is above its 95 % quantile on the validation slice "
+    lines += ["Test flagged OOD: test images whose OOD score (the feature score when the model has one, as "
+              "`predict` scores them) is above its 95 % quantile on the validation slice "
               "(about 5 % of images like the validation images; more means test differs), as `predict` flags them.",
               ""]  # fmt: skip
     lines += [f"### {final.positive} vs rest: operating points (threshold chosen on validation, scored on test)", ""]

@@ -100,8 +100,11 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
         "test_proba": torch.from_numpy(result.probabilities["test"]),
         "test_embedding": _embed(result.model, images, split.test),
     }
-    if result.rule is not None and result.rule.ood is not None and "test" in result.logits:
-        evaluation["test_ood_score"] = torch.from_numpy(result.rule.ood.scores(result.logits["test"]))
+    if result.rule is not None and "test" in result.logits:  # scored and judged as predict would
+        verdict = result.rule.ood_verdict(result.logits["test"], evaluation["test_embedding"].flatten(1).numpy())
+        evaluation["test_ood_score"] = torch.from_numpy(verdict.scores)
+        if verdict.threshold is not None:
+            evaluation["test_ood_flagged"] = torch.from_numpy(verdict.flagged)
     metrics = {
         "test": result.test,
         "decision": result.rule.to_dict() if result.rule is not None else None,  # decided on this run's validation

@@ -26,6 +26,7 @@ from raycxr.evaluation._coverage import Coverage, Population, bootstrap_coverage
 from raycxr.evaluation._decision import (
     RULES,
     DecisionRule,
+    OODVerdict,
     decide_rule,
     default_rule,
     positive_class,
@@ -80,6 +81,7 @@ __all__ = [
     "Interval",
     "McNemarResult",
     "OODCalibration",
+    "OODVerdict",
     "OperatingPoint",
     "PRCurve",
     "PairedDifference",

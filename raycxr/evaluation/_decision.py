@@ -39,11 +39,36 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from raycxr.evaluation._calibration import apply_temperature, fit_temperature
-from raycxr.evaluation._mahalanobis import FeatureOOD
-from raycxr.evaluation._ood import OODCalibration, calibrate_ood
+from raycxr.evaluation._mahalanobis import FEATURE_SCORE, FeatureOOD
+from raycxr.evaluation._ood import DEFAULT_OOD_QUANTILE, DEFAULT_OOD_SCORE, OODCalibration, calibrate_ood, ood_scores
 from raycxr.evaluation._operating import threshold_at_specificity
 
 RULES = ("argmax", "youden", "specificity")
+
+
+@dataclasses.dataclass(frozen=True)
+class OODVerdict:
+    """A model's out-of-distribution scores of some images and the threshold they are judged by.
+
+    Attributes:
+        kind: The score (``mahalanobis``, ``energy`` …).
+        scores: ``(N,)`` scores (higher: less like the model's validation images).
+        threshold: Scores above it are flagged; ``None`` when the model carries no calibration
+            (nothing is flagged by the score then).
+    """
+
+    kind: str
+    scores: np.ndarray
+    threshold: float | None
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Whether each score is above the threshold (all ``False`` without one)."""
+        if self.threshold is None:
+            return np.zeros(len(self.scores), dtype=bool)
+        return self.scores > self.threshold
+
+
 Rule = Literal["argmax", "youden", "specificity"]
 
 
@@ -98,6 +123,22 @@ class DecisionRule:
     def calibrate(self, proba: np.ndarray) -> np.ndarray:
         """The probabilities with the temperature applied (unchanged without one)."""
         return proba if self.temperature is None else apply_temperature(proba, self.temperature)
+
+    def ood_verdict(
+        self, logits: np.ndarray, features: np.ndarray | None = None, quantile: float = DEFAULT_OOD_QUANTILE
+    ) -> OODVerdict:
+        """The OOD scores of images with these logits (and penultimate features), judged at ``quantile``.
+
+        The one choice of score every consumer makes (``predict``, the CV's final test): the feature
+        (Mahalanobis) score when the rule carries it and ``features`` are given, else the logit score
+        the rule is calibrated with (:data:`DEFAULT_OOD_SCORE`, unjudged, without a calibration).
+        """
+        if self.features is not None and features is not None:
+            scores = self.features.scores(features) if len(features) else np.zeros(0)
+            return OODVerdict(FEATURE_SCORE, scores, self.features.threshold(quantile))
+        kind = self.ood.score if self.ood is not None else DEFAULT_OOD_SCORE
+        scores = ood_scores(logits, kind) if len(logits) else np.zeros(0)
+        return OODVerdict(kind, scores, None if self.ood is None else self.ood.threshold(quantile))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (and ``torch.load(weights_only=True)``-ready) form; :meth:`from_dict` reads it."""

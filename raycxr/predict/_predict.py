@@ -38,7 +38,6 @@ from raycxr.evaluation import (
     FEATURE_SCORE,
     FeatureOOD,
     check_quantile,
-    ood_scores,
 )
 from raycxr.losses import as_class_logits
 from raycxr.models import FreezeNet
@@ -321,23 +320,12 @@ def ood_flags(
     flagged by any file-check reason or, with a calibration, by a score above the threshold at
     ``quantile``.
     """
-    feature = feature_score(loaded) if features is not None else None
+    verdict = loaded.rule.ood_verdict(logits, features if feature_score(loaded) is not None else None, quantile)
     why = [list(r) for r in reasons]
-    threshold: float | None = None
-    if feature is not None:
-        kind = FEATURE_SCORE
-        scores = feature.scores(features) if len(logits) else np.zeros(0)
-        threshold = feature.threshold(quantile)
-    else:
-        calibration = loaded.rule.ood
-        kind = calibration.score if calibration is not None else DEFAULT_OOD_SCORE
-        scores = ood_scores(logits, kind) if len(logits) else np.zeros(0)
-        threshold = calibration.threshold(quantile) if calibration is not None else None
-    if threshold is not None:
-        for i in np.flatnonzero(scores > threshold):
-            why[i].append(f"{kind} score {scores[i]:.4g} > {threshold:.4g}")
+    for i in np.flatnonzero(verdict.flagged):
+        why[i].append(f"{verdict.kind} score {verdict.scores[i]:.4g} > {verdict.threshold:.4g}")
     flagged = np.array([bool(r) for r in why], dtype=bool)
-    return flagged, scores, ["; ".join(r) for r in why], ood_description(loaded, quantile)
+    return flagged, verdict.scores, ["; ".join(r) for r in why], ood_description(loaded, quantile)
 
 
 def ood_description(loaded: LoadedModel, quantile: float = DEFAULT_OOD_QUANTILE) -> str:

@@ -18,6 +18,7 @@ from scipy import stats
 
 from raycxr.cv import CVSettings, run_cv
 from raycxr.data import index_dataset
+from raycxr.predict import load_model, predict_files
 from raycxr.tune import TuneSettings, run_search
 from tests.tune.conftest import FAST
 
@@ -162,6 +163,11 @@ def test_interrupted_cv_resumes_and_reports(experiment: Path, tiny_dataset: Path
         assert (cv_dir / "refits" / config / "model.pt").stat().st_size > 1000
     calibration = pd.read_csv(cv_dir / "test_calibration.csv").set_index("config")
     assert (calibration["temperature"] > 0).all() and "ECE after" in report and "## Model card" in report
+    # The OOD count is predict's: the refit model's score (the feature score) on the test images, judged alike.
+    test_files = sorted(f for f in tiny_dataset.rglob("*.png") if f.stem in _test_stems(experiment))
+    predicted = predict_files(load_model(cv_dir, config="paper"), test_files, progress=False)
+    assert predicted.ood_rule.startswith("mahalanobis") and len(predicted.files) == len(test_files)
+    assert calibration.loc["paper", "ood_flagged"] == predicted.ood.sum()
     paper_f1 = summary.query("config == 'paper' and set == 'test' and metric == 'f1_macro'").iloc[0]
     assert f"{paper_f1['mean']:.4f} ± {paper_f1['std']:.4f}" in report
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]

@@ -80,8 +80,6 @@ def test_the_image_design_is_too_narrow_for_a_test_set_drawn_by_groups() -> None
 @pytest.mark.slow
 @pytest.mark.parametrize("drawn_by", ["images", "groups"])
 def test_95_percent_intervals_of_macro_auc_cover_the_truth(drawn_by: str) -> None:
-    rows = bootstrap_coverage(
-        POPULATION, drawn_by, SIZES[drawn_by], {"macro_auc": macro_auc}, n_reps=200, n_boot=200
-    )
+    rows = bootstrap_coverage(POPULATION, drawn_by, SIZES[drawn_by], {"macro_auc": macro_auc}, n_reps=200, n_boot=200)
     assert 0.90 <= rows[0].coverage <= 0.98, rows[0]
     assert rows[0].estimate_inside == 1.0 and rows[0].skipped == 0, rows[0]
