@@ -119,11 +119,39 @@ def _max_diff(module: torch.nn.Module, images: np.ndarray, reference: np.ndarray
     return float(max(np.abs(whole - reference).max(), np.abs(single - reference).max()))
 
 
+class _LogitsAndFeatures(torch.nn.Module):
+    """The model's ``logits_and_features`` as its forward: the ONNX graph's two outputs."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.logits_and_features(images)
+
+
+def _with_features(model: torch.nn.Module) -> bool:
+    return callable(getattr(model, "logits_and_features", None))
+
+
+def _features_diff(model: torch.nn.Module, onnx_path: Path, images: np.ndarray) -> float | None:
+    """Largest |feature difference| of ONNX against PyTorch, relative to max(1, max |feature|); ``None`` without."""
+    onnx = OnnxModule(onnx_path, torch.device("cpu"))
+    if not (_with_features(model) and onnx.gives_features):
+        return None
+    with torch.inference_mode():
+        reference = model.logits_and_features(torch.from_numpy(images))[1].float().numpy()
+        exported = onnx.logits_and_features(torch.from_numpy(images))[1].numpy()
+    return float(np.abs(exported - reference).max() / max(1.0, float(np.abs(reference).max())))
+
+
 def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path) -> str | None:
-    """Trace and save; the reason when the model cannot be traced."""
+    """Trace and save (``forward``, and ``logits_and_features`` when the model has it); the reason when the
+    model cannot be traced."""
+    methods = {"forward": example, **({"logits_and_features": example} if _with_features(model) else {})}
     try:
         with _quiet(), torch.no_grad():
-            traced = torch.jit.trace(model, example, check_trace=False)
+            traced = torch.jit.trace_module(model, methods, check_trace=False)
             torch.jit.save(traced, str(path))
     except Exception as error:  # noqa: BLE001  (tracing raises whatever the traced code raises)
         path.unlink(missing_ok=True)
@@ -134,6 +162,9 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Pat
 def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: bool = True) -> None:
     """ONNX through the dynamo exporter; ``dynamic``: a dynamic batch axis, else ``example``'s batch size."""
     shapes = {"images": {0: torch.export.Dim("batch", min=1)}} if dynamic else None
+    outputs = ["logits"]
+    if _with_features(model):  # the feature layer too, for predict's feature OOD score
+        model, outputs = _LogitsAndFeatures(model), ["logits", "features"]
     with _quiet() as log:
         try:
             torch.onnx.export(
@@ -141,7 +172,7 @@ def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, dyna
                 (example,),
                 str(path),
                 input_names=["images"],
-                output_names=["logits"],
+                output_names=outputs,
                 dynamic_shapes=shapes,
                 dynamo=True,
                 external_data=False,
@@ -279,6 +310,12 @@ def export_model(
             f"{onnx_path}: ONNX (onnxruntime) disagrees with PyTorch: max |Δlogit| {onnx_diff:.3g} > {tolerance:g}; "
             "no bundle.json written."
         )
+    features_diff = _features_diff(model, onnx_path, samples)
+    if features_diff is not None and not features_diff <= tolerance:
+        raise ExportError(
+            f"{onnx_path}: ONNX (onnxruntime) features disagree with PyTorch: max |Δ| / max(1, max |feature|) "
+            f"{features_diff:.3g} > {tolerance:g}; no bundle.json written."
+        )
     copied = _copy_files(loaded, out)
     cfg = loaded.config
     bundle = {
@@ -305,6 +342,16 @@ def export_model(
             "shape": ["batch", 1 if cfg.binary else len(loaded.classes)],
             "probabilities": "softmax(logits / temperature); one logit z (binary) as [0, z]",
         },
+        "features_output": None
+        if features_diff is None
+        else {
+            "name": "features",
+            "dtype": "float32",
+            "shape": ["batch", "D"],
+            "use": "the feature layer (the classifier's input): decision.features scores it (squared Mahalanobis "
+            "distance to the nearest class mean) to flag inputs unlike the validation images; TorchScript: the "
+            "module's logits_and_features method",
+        },
         "classes": list(loaded.classes),
         "binary": cfg.binary,
         "decision": loaded.rule.to_dict(),
@@ -319,6 +366,7 @@ def export_model(
             "tolerance": tolerance,
             "onnx_max_abs_diff": onnx_diff,
             "torchscript_max_abs_diff": ts_diff,
+            "onnx_features_max_rel_diff": features_diff,
         },
         "training_data_sha256": loaded.details.get("splits_sha256"),
         "training_data_note": "SHA-256 of the experiment's splits.csv (every file's hash, class and role)"

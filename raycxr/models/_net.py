@@ -82,6 +82,14 @@ class FreezeNet(nn.Module):
         """The feature layer (the head's output: the classifier's input), e.g. for t-SNE or the feature OOD score."""
         return self.pool(self.run_blocks(self.input(images))[0])
 
+    def logits_and_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the flattened feature layer ``(B, D)`` of one pass (the eval forward: no auxiliary logits).
+
+        What the feature OOD score needs besides the logits; an exported bundle's second output.
+        """
+        features = self.embed(images)
+        return self.classifier(features), features.flatten(1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         x, aux = self.run_blocks(self.input(images))
         logits = self.classifier(self.pool(x))

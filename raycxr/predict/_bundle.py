@@ -19,7 +19,8 @@ class OnnxModule(nn.Module):
     """An onnxruntime session as a module: uint8 ``(B, S, S)`` tensor → logits tensor.
 
     A model exported with a fixed batch size (COVID-Lite's CLAHE fixes it) is run in chunks of
-    that size, the last one padded.
+    that size, the last one padded. A bundle exported with a second output (``features``, the
+    feature layer) also gives :meth:`logits_and_features`, for the feature OOD score.
     """
 
     def __init__(self, path: Path, device: torch.device) -> None:
@@ -40,18 +41,29 @@ class OnnxModule(nn.Module):
         (entry,) = self.session.get_inputs()
         self.input_name = entry.name
         self.fixed_batch = entry.shape[0] if isinstance(entry.shape[0], int) else None
+        self.gives_features = [o.name for o in self.session.get_outputs()][:2] == ["logits", "features"]
         self.eval()
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def _run(self, images: torch.Tensor) -> list[np.ndarray]:
         array = images.detach().cpu().numpy()
         if self.fixed_batch is None:
-            return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
+            return self.session.run(None, {self.input_name: array})
         size, parts = self.fixed_batch, []
         for start in range(0, len(array), size):
             chunk = array[start : start + size]
             padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            parts.append(self.session.run(None, {self.input_name: padded})[0][: len(chunk)])
-        return torch.from_numpy(np.concatenate(parts))
+            parts.append([out[: len(chunk)] for out in self.session.run(None, {self.input_name: padded})])
+        return [np.concatenate(outputs) for outputs in zip(*parts)]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self._run(images)[0])
+
+    def logits_and_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and features ``(B, D)`` (a bundle exported with its feature layer: :attr:`gives_features`)."""
+        if not self.gives_features:
+            raise ValueError("this ONNX model has no features output (exported by an older raycxr)")
+        logits, features = self._run(images)[:2]
+        return torch.from_numpy(logits), torch.from_numpy(features)
 
 
 def _onnx_cuda() -> bool:

@@ -40,7 +40,7 @@ from raycxr.evaluation import (
     check_quantile,
 )
 from raycxr.losses import as_class_logits
-from raycxr.models import FreezeNet
+from raycxr.predict._bundle import OnnxModule
 from raycxr.predict._inputs import input_reasons
 from raycxr.predict._model import LoadedModel
 
@@ -187,9 +187,16 @@ def run_model(loaded: LoadedModel, images: np.ndarray | torch.Tensor) -> torch.T
     return loaded.model(batch).float().cpu()
 
 
+def gives_features(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has ``logits_and_features`` (a FreezeNet; a bundle exported with its feature layer)."""
+    if isinstance(model, OnnxModule):
+        return model.gives_features
+    return callable(getattr(model, "logits_and_features", None))
+
+
 def feature_score(loaded: LoadedModel) -> FeatureOOD | None:
-    """The model's feature OOD score when predict can compute it: stored, and a PyTorch FreezeNet (not a bundle)."""
-    return loaded.rule.features if isinstance(loaded.model, FreezeNet) else None
+    """The model's feature OOD score when predict can compute it: stored, and the model gives its features."""
+    return loaded.rule.features if gives_features(loaded.model) else None
 
 
 @torch.inference_mode()
@@ -197,15 +204,14 @@ def run_model_features(
     loaded: LoadedModel, images: np.ndarray | torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits of one batch (as :func:`run_model`) and, when :func:`feature_score` applies, its penultimate
-    features ``(B, D)`` from the same forward pass (``classifier(embed(x))`` is the network's eval forward)."""
+    features ``(B, D)`` from the same forward pass (``logits_and_features``: the network's eval forward)."""
     if feature_score(loaded) is None:
         return run_model(loaded, images), None
-    net: FreezeNet = loaded.model  # type: ignore[assignment]
     batch = torch.as_tensor(images)
-    if loaded.device.type == "cuda":
+    if loaded.device.type == "cuda" and loaded.runtime != "onnx":  # onnxruntime takes host arrays
         batch = batch.pin_memory().to(loaded.device, non_blocking=True)
-    features = net.embed(batch)
-    return net.classifier(features).float().cpu(), features.float().flatten(1).cpu()
+    logits, features = loaded.model.logits_and_features(batch)  # type: ignore[operator]
+    return logits.float().cpu(), features.float().cpu()
 
 
 def predict_arrays(loaded: LoadedModel, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +344,7 @@ def ood_description(loaded: LoadedModel, quantile: float = DEFAULT_OOD_QUANTILE)
         fallback = ood.describe(quantile) if ood is not None else f"uncalibrated {DEFAULT_OOD_SCORE} score, not flagged"
         return (
             f"{fallback} (the logit score: this {loaded.runtime} model gives no features for the stored "
-            f"{FEATURE_SCORE} score; predict from the experiment or train folder to use it)"
+            f"{FEATURE_SCORE} score; export it again, or predict from the experiment or train folder, to use it)"
         )
     if loaded.rule.ood is not None:
         return f"{loaded.rule.ood.describe(quantile)} (the logit score: the model stores no {FEATURE_SCORE} score)"

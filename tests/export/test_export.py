@@ -49,6 +49,7 @@ def test_export_round_trip_agrees_with_pytorch_without_the_source_folder(
     assert info["backbone"] == "resnet18" and info["head"] == "gap"
     assert info["input"]["normalisation"]["kind"] == "unit"
     assert info["check"]["n"] == 3 and info["check"]["onnx_max_abs_diff"] <= 1e-4
+    assert info["features_output"]["name"] == "features" and info["check"]["onnx_features_max_rel_diff"] <= 1e-4
     assert info["source"]["kind"] == "train" and info["source"]["path"] == str(source.resolve())
     assert set(info["versions"]) >= {"raycxr", "torch", "torchvision"} and info["training_data_sha256"] is None
     assert info["copied"] == ["metrics.json"] and (out / "metrics.json").is_file()
@@ -64,13 +65,14 @@ def test_export_round_trip_agrees_with_pytorch_without_the_source_folder(
         assert result.files == reference.files
         np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=1e-4, rtol=0)
         np.testing.assert_array_equal(result.predicted, reference.predicted)
-        # a bundle gives logits only: the feature OOD score it carries falls back to the energy score
-        assert loaded.rule.features is not None and "energy score above" in result.ood_rule
-        assert "gives no features" in result.ood_rule and "mahalanobis" in reference.ood_rule
+        # the bundle gives its feature layer too: the same feature OOD score, flags and rule as the PyTorch model
+        assert result.ood_rule == reference.ood_rule and reference.ood_rule.startswith("mahalanobis")
+        np.testing.assert_allclose(result.ood_score, reference.ood_score, rtol=1e-3, atol=1e-3)
+        np.testing.assert_array_equal(result.ood, reference.ood)
     capsys.readouterr()
     assert predict_main([str(out), str(pngs[0].parent), "--out", str(out.parent / "p.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "onnx on cpu" in printed and "gives no features" in printed  # onnxruntime by default
+    assert "onnx on cpu" in printed and "mahalanobis" in printed  # onnxruntime by default
 
 
 def test_export_prints_the_differences_and_refuses_to_overwrite(
