@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ComputedRadiographyImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from raycxr.data import (
     DATASETS,
@@ -23,65 +19,7 @@ from raycxr.data import (
     read_image,
     resolve_dataset,
 )
-
-RNG = np.random.default_rng(0)
-
-
-def _png(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(RNG.integers(0, 256, (32, 32), dtype=np.uint8)).save(path)
-
-
-def _dicom(path: Path, view: str) -> None:
-    """A small CR radiograph as the RSNA challenge ships them (MONOCHROME2, 8 bits, ViewPosition)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ComputedRadiographyImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.ViewPosition, ds.PatientID = "CR", view, path.stem
-    ds.set_pixel_data(RNG.integers(0, 256, (32, 32), dtype=np.uint8), "MONOCHROME2", 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-
-
-def covidx_replica(root: Path, labels: tuple[str, ...] = ("negative", "positive"), patients: int = 8) -> Path:
-    """COVIDx CXR-4: ``train.txt``/``val.txt``/``test.txt`` (patient_id filename class data_source), images
-    in ``train/``, ``val/``, ``test/``; two images per patient, classes alternating by patient."""
-    sources = ("bimcv", "ricord", "rsna", "sirm")
-    for split, first, count in (("train", 0, patients), ("val", patients, 2), ("test", patients + 2, 4)):
-        lines = []
-        for p in range(first, first + count):
-            for k in range(2):
-                name = f"{split}-{p}-{k}.png"
-                _png(root / split / name)
-                lines.append(f"P{p} {name} {labels[p % len(labels)]} {sources[p % 4]}")
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return root
-
-
-def rsna_replica(root: Path, detailed: bool = True) -> Path:
-    """RSNA Pneumonia stage 2: the labels CSV (one row per box), the detailed class CSV and DICOMs."""
-    rows = ["patientId,x,y,width,height,Target"]
-    details = ["patientId,class"]
-    cases = [
-        ("0004cfab", [], "No Lung Opacity / Not Normal"),
-        ("00313ee0", [], "Normal"),
-        ("00436515", [(1, 2, 3, 4), (5, 6, 7, 8)], "Lung Opacity"),  # two boxes, two rows
-        ("00569f44", [], "Normal"),
-        ("00704310", [(9, 9, 9, 9)], "Lung Opacity"),
-        ("00aecb01", [], "No Lung Opacity / Not Normal"),
-    ]
-    for i, (patient, boxes, detail) in enumerate(cases):
-        for box in boxes or [("", "", "", "")]:
-            rows.append(",".join([patient, *map(str, box), "1" if boxes else "0"]))
-            details.append(f"{patient},{detail}")
-        _dicom(root / "stage_2_train_images" / f"{patient}.dcm", "PA" if i % 2 else "AP")
-    (root / "stage_2_train_labels.csv").write_text("\n".join(rows) + "\n")
-    if detailed:
-        (root / "stage_2_detailed_class_info.csv").write_text("\n".join(details) + "\n")
-    return root
+from tests.data.replicas import covidx_replica, png, rsna_replica
 
 
 def test_the_registry_declares_each_dataset() -> None:
@@ -144,7 +82,7 @@ def test_folder_layouts_and_csv_read_as_before(tiny_dataset: Path, tmp_path: Pat
     kaggle, folder = read_dataset(tiny_dataset), index_folder(tiny_dataset)
     assert kaggle.paths == folder.paths and kaggle.groups.tolist() == folder.groups.tolist()
     for name in ("a", "b"):
-        _png(tmp_path / "plain" / name / "1.png")
+        png(tmp_path / "plain" / name / "1.png")
     assert detect_dataset(tmp_path / "plain") == "folder"
     assert read_dataset(tmp_path / "plain").classes == ("a", "b")
     (tmp_path / "plain" / "t.csv").write_text("path,label,group\na/1.png,x,s1\nb/1.png,y,s2\n")
@@ -161,7 +99,7 @@ def test_official_test_split_is_the_test_set(tmp_path: Path) -> None:
     # A patient in both the official test split and train is refused under a group split.
     with (root / "train.txt").open("a") as lines:
         lines.write("P10 extra.png negative sirm\n")
-    _png(root / "train" / "extra.png")
+    png(root / "train" / "extra.png")
     with pytest.raises(ValueError, match=r"official test split: group\(s\) P10 have images in both dev and test"):
         draw_test(read_dataset(root), root, TestSpec(official=True, group=True))
     with pytest.raises(ValueError, match="this dataset has none"):
@@ -223,7 +161,7 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path: Path) -> None:
 
     kaggle = tmp_path / "kaggle"
     for name in ("COVID", "Normal", "Other"):
-        _png(kaggle / name / "images" / f"{name}-1.png")
+        png(kaggle / name / "images" / f"{name}-1.png")
     assert "1 image(s) with label(s) 'Other' (1×) outside the documented values COVID" in error(kaggle, "kaggle-covid")
 
     assert error(covidx, "nih") == (
