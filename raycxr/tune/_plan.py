@@ -139,8 +139,7 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     if base.get("holdout_fraction"):
         raise ValueError("--set holdout_fraction: a search keeps its untouched test set with --test-fraction.")
     spec = settings.test_spec(group=base.get("split") == "group")
-    if settings.dataset != AUTO:
-        check_dataset_use(settings.dataset, spec.official, base.get("split") == "group")
+    check_dataset_use(settings.dataset, spec.official, base.get("split") == "group")  # what it declares it lacks
     objectives, constraints = _resolve_objectives(settings, space, stored is not None)
     _check_loss_objectives(space, base, objectives, constraints)
     metric, mode = objectives[0].metric, objectives[0].mode
