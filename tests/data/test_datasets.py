@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from raycxr.data import (
     DATASETS,
@@ -19,6 +20,7 @@ from raycxr.data import (
     read_image,
     resolve_dataset,
 )
+from raycxr.train import TrainConfig, task_index
 from tests.data.replicas import covidx_replica, png, rsna_replica
 
 
@@ -173,3 +175,12 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--test-split official: dataset rsna-pneumonia has no official test split"):
         check_dataset_use("rsna-pneumonia", official=True, group=False)
     check_dataset_use("covidx", official=True, group=True)
+
+
+def test_a_run_reads_through_the_dataset_it_names(tmp_path: Path) -> None:
+    root = rsna_replica(tmp_path / "rsna")
+    detailed = task_index(TrainConfig(data=root, dataset="rsna-pneumonia:detailed"))
+    assert detailed.classes == ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
+    assert task_index(TrainConfig(data=root)).classes == ("No Opacity", "Opacity")  # auto: detected
+    with pytest.raises(ValidationError, match="unknown dataset 'nih'; choose one of auto, covidx"):
+        TrainConfig(dataset="nih")

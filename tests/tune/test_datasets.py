@@ -10,6 +10,7 @@ import pytest
 import ray
 
 from raycxr.experiment import EXPERIMENT_FILE, SEARCH_ROWS_FILE, SPLITS_FILE
+from raycxr.tune import TuneSettings
 from raycxr.tune.__main__ import main
 from tests.data.replicas import covidx_replica, png, rsna_replica
 from tests.tune.conftest import FAST
@@ -92,3 +93,12 @@ def test_covidx_official_test_split_and_patient_groups(tmp_path: Path) -> None:
     assert parts["train"] and parts["val"] and parts["test"]
     assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
     assert len(rows) + (splits["role"] == "test").sum() == len(patient)  # every image in exactly one part
+
+
+def test_official_test_spec_of_a_search(tmp_path: Path) -> None:
+    settings = TuneSettings(data=tmp_path, dataset="covidx", test_split="official")
+    spec = settings.test_spec(group=True)
+    assert spec.official and spec.group and spec.fraction is None
+    assert settings.test_drawn_by(group=False) == "groups"  # COVIDx's split keeps patients whole
+    assert settings.test_description() == "the official test split of covidx"
+    assert settings.train_base()["dataset"] == "covidx"
