@@ -150,8 +150,7 @@ def configurations(
 
 
 def search_base(record: dict[str, Any]) -> dict[str, Any]:
-    """The settings the search gave outside its space (``--set``, demo defaults, seed)."""
+    """The settings the search gave outside its space (``--set``, demo defaults, seed, dataset)."""
     from raycxr.tune import TuneSettings
 
-    settings = TuneSettings(**record["settings"])
-    return settings.overrides() | {"seed": settings.seed}
+    return TuneSettings(**record["settings"]).train_base()

@@ -9,6 +9,18 @@ from raycxr.data._cache import (
     decode_dataset,
     default_cache_dir,
 )
+from raycxr.data._datasets import (
+    AUTO,
+    DATASETS,
+    DatasetAdapter,
+    check_dataset_use,
+    dataset_names,
+    detect_dataset,
+    get_dataset,
+    read_dataset,
+    register_dataset,
+    resolve_dataset,
+)
 from raycxr.data._duplicates import dedupe_rows, duplicate_groups, find_duplicates
 from raycxr.data._hashing import content_hash, hash_files, hash_index
 from raycxr.data._index import (
@@ -45,13 +57,19 @@ from raycxr.data._splits import (
 from raycxr.data._task import select_task
 from raycxr.data._testset import TestSpec, draw_test
 
+# The dataset adapters register themselves on import (one module each).
+from raycxr.data import _covidx, _folders, _rsna  # noqa: F401  isort: skip
+
 __all__ = [
     "AUDIT_SIZE",
+    "AUTO",
+    "DATASETS",
     "DEFAULT_RESIZE",
     "IMAGE_SUFFIXES",
     "LEGACY_RESIZE",
     "RESIZE_POLICIES",
     "BadImagesError",
+    "DatasetAdapter",
     "DatasetIndex",
     "DecodedImages",
     "Interpolation",
@@ -64,17 +82,21 @@ __all__ = [
     "TestSpec",
     "audit",
     "cache_key",
+    "check_dataset_use",
     "content_hash",
     "data_root",
+    "dataset_names",
     "decode_dataset",
     "dedupe_rows",
     "default_cache_dir",
+    "detect_dataset",
     "draw_test",
     "duplicate_groups",
     "file_phashes",
     "find_duplicates",
     "fold_files_in",
     "fold_parts",
+    "get_dataset",
     "hash_files",
     "hash_index",
     "index_csv",
@@ -85,11 +107,14 @@ __all__ = [
     "make_manifest",
     "perceptual_hashes",
     "predefined_splits",
+    "read_dataset",
     "read_fold_files",
     "read_gray",
     "read_image",
     "read_manifest",
+    "register_dataset",
     "relative_files",
+    "resolve_dataset",
     "select_task",
     "straddle_summary",
     "straddling",

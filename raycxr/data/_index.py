@@ -25,6 +25,8 @@ class DatasetIndex:
         groups: Group (e.g. the image's source) of each image, or ``None``.
         absent: File stems (upper case) of images the task leaves out (classes not in
             ``--classes``): fold files may name them; they are skipped, not errors.
+        official_test: Which images the dataset's own test split holds (a boolean mask), or
+            ``None`` when the dataset has no official split (see :mod:`raycxr.data._datasets`).
     """
 
     paths: tuple[Path, ...]
@@ -32,12 +34,15 @@ class DatasetIndex:
     classes: tuple[str, ...]
     groups: np.ndarray | None = None
     absent: frozenset[str] = frozenset()
+    official_test: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.labels):
             raise ValueError(f"{len(self.paths)} paths but {len(self.labels)} labels.")
         if self.groups is not None and len(self.groups) != len(self.paths):
             raise ValueError(f"{len(self.paths)} paths but {len(self.groups)} groups.")
+        if self.official_test is not None and len(self.official_test) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} paths but {len(self.official_test)} official-test flags.")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -61,6 +66,7 @@ class DatasetIndex:
             classes=self.classes,
             groups=None if self.groups is None else self.groups[keep],
             absent=self.absent,
+            official_test=None if self.official_test is None else self.official_test[keep],
         )
 
 

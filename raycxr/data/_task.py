@@ -66,4 +66,5 @@ def select_task(
         classes=tuple(merged),
         groups=None if index.groups is None else index.groups[keep],
         absent=absent,
+        official_test=None if index.official_test is None else index.official_test[keep],
     )

@@ -25,7 +25,7 @@ _MAX_GROUP_FOLDS = 20
 
 @dataclasses.dataclass(frozen=True)
 class TestSpec:
-    """How the test set is chosen: exactly one of ``fraction``, ``sources`` or ``files``.
+    """How the test set is chosen: exactly one of ``fraction``, ``sources``, ``files`` or ``official``.
 
     Attributes:
         fraction: Share of the images held out, stratified by class (each class
@@ -35,6 +35,8 @@ class TestSpec:
         files: CSV naming the test images, by a ``FILE NAME`` column (file names without
             suffix, case-insensitive, like the paper's fold files) or a ``file`` column
             (paths relative to the data root).
+        official: The dataset's own test split (its adapter marks the rows, e.g. COVIDx's
+            ``test.txt``): results comparable with everyone else's on that dataset.
         group: With a fraction, no group straddles dev and test (``StratifiedGroupKFold``;
             the test set is ``m`` of ``K ≤ 20`` group folds, ``m / K`` closest to the
             fraction, so at least ``K`` groups are needed). With ``files``, a group
@@ -48,14 +50,16 @@ class TestSpec:
     fraction: float | None = None
     sources: tuple[str, ...] | None = None
     files: Path | None = None
+    official: bool = False
     group: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
         given = [name for name in ("fraction", "sources", "files") if getattr(self, name) is not None]
+        given += ["official"] if self.official else []
         if len(given) != 1:
             what = "none" if not given else " and ".join(given)
-            raise ValueError(f"Give exactly one of fraction, sources or files for the test set, got {what}.")
+            raise ValueError(f"Give exactly one of fraction, sources, files or official for the test set, got {what}.")
         if self.fraction is not None:
             fraction = self.fraction
             if (
@@ -81,6 +85,8 @@ class TestSpec:
             return f"{'group-aware ' if self.group else ''}fraction {self.fraction:g}"
         if self.sources is not None:
             return f"sources {listing(list(self.sources), 3)}"
+        if self.official:
+            return "the official test split"
         return f"files {self.files}"
 
 
@@ -161,16 +167,22 @@ def _sources_test(groups: list[str], spec: TestSpec) -> np.ndarray:
 
 
 def _files_test(index: DatasetIndex, root: str | Path, groups: list[str], spec: TestSpec) -> np.ndarray:
-    """The images the list ``spec.files`` names (row-aligned with ``index``); groups checked with ``group``."""
-    assert spec.files is not None
+    """The images the list ``spec.files`` names, or the official split (row-aligned with ``index``);
+    groups checked with ``group``."""
     test = np.zeros(len(index), dtype=bool)
-    test[match_file_list(spec.files, index, root, kind="Test files CSV")] = True
+    if spec.official:
+        if index.official_test is None:
+            raise ValueError("The official test split: this dataset has none (choose a dataset that has one).")
+        test[:] = index.official_test
+        where = "The official test split"
+    else:
+        assert spec.files is not None
+        test[match_file_list(spec.files, index, root, kind="Test files CSV")] = True
+        where = str(spec.files)
     if spec.group:
         straddling = sorted(set(np.asarray(groups)[test]) & set(np.asarray(groups)[~test]))
         if straddling:
-            raise ValueError(
-                f"{spec.files}: group(s) {listing(straddling)} have images in both dev and test (group=True)."
-            )
+            raise ValueError(f"{where}: group(s) {listing(straddling)} have images in both dev and test (group=True).")
     return test
 
 
@@ -187,7 +199,8 @@ def draw_test(index: DatasetIndex, root: str | Path, spec: TestSpec) -> np.ndarr
 
     Raises:
         ValueError: One line: a file listed twice; ``group=True`` or sources but the index
-            has no groups; an unknown source; test files not in the dataset; too few groups
+            has no groups; an unknown source; test files not in the dataset; ``official`` on
+            an index without an official split; a group straddling a file list or official split; too few groups
             for a group-aware split; a test or dev set lacking a class.
     """
     files = relative_files(index, root)

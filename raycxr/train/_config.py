@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from raycxr.data import DEFAULT_RESIZE, Resize, TestSpec
+from raycxr.data import AUTO, DEFAULT_RESIZE, Resize, TestSpec, dataset_names, get_dataset
 from raycxr.losses import LOSSES, check_loss_field, check_loss_params, loss_fields, loss_params, loss_spec
 from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_backbone, get_head, head_names
 
@@ -21,6 +21,11 @@ class TrainConfig(BaseModel):
     # Data
     data: Path | None = Field(
         None, description="dataset folder (Kaggle or <Class>/ layout) or CSV (path,label[,group])"
+    )
+    dataset: str = Field(
+        AUTO,
+        description=f"how --data is read: {', '.join(dataset_names())} (NAME:VARIANT, e.g. rsna-pneumonia:detailed); "
+        "'auto' detects it (folder or csv when no dataset recognises the layout)",
     )
     out: Path | None = Field(None, description="output directory for metrics.json and best.pt")
     image_size: int = Field(
@@ -139,6 +144,13 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known_backbone(cls, value: str) -> str:
         get_backbone(value)  # ValueError listing the choices
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value != AUTO:
+            get_dataset(value)  # ValueError listing the choices
         return value
 
     @field_validator("loss")

@@ -14,8 +14,8 @@ from raycxr.data import (
     decode_dataset,
     draw_test,
     fold_files_in,
-    index_dataset,
     predefined_splits,
+    read_dataset,
     read_fold_files,
     select_task,
     stratified_folds,
@@ -93,14 +93,15 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
 
 
 def task_index(cfg: TrainConfig) -> DatasetIndex:
-    """The dataset index of ``cfg``'s task (its ``classes`` and ``class_map``).
+    """The dataset index of ``cfg``'s task (its ``classes`` and ``class_map``), read by ``cfg.dataset``.
 
     Raises:
-        ValueError: No dataset, an unknown class, or ``binary`` without exactly two classes.
+        ValueError: No dataset, one its adapter refuses, an unknown class, or ``binary``
+            without exactly two classes.
     """
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
-    index = select_task(index_dataset(cfg.data), cfg.classes, cfg.class_map)
+    index = select_task(read_dataset(cfg.data, cfg.dataset), cfg.classes, cfg.class_map)
     if cfg.binary and len(index.classes) != 2:
         raise ValueError(
             f"binary needs exactly two classes; the task has {len(index.classes)} ({', '.join(index.classes)}): "

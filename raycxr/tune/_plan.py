@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from raycxr.data import synthetic
+from raycxr.data import AUTO, check_dataset_use, resolve_dataset, synthetic
 from raycxr.evaluation import SCALAR_METRICS
 from raycxr.experiment import EXPERIMENT_FILE, read_json
 from raycxr.losses import check_loss_objective
@@ -86,7 +86,7 @@ class SearchPlan:
 
 def resolve_space(settings: TuneSettings, stored: dict[str, Any] | None) -> tuple[SearchSpace, dict[str, Any]]:
     """The search space (the stored one of a resumed experiment) and the settings given outside it."""
-    base = settings.overrides() | {"seed": settings.seed}
+    base = settings.train_base()
     if stored is not None:  # the space as it was when the experiment started
         space = SearchSpace(**stored["space"])
     else:
@@ -134,10 +134,12 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
     if settings.nested and settings.is_uri:
         raise ValueError("--nested needs a local or mounted --storage (it scores each outer winner on the driver).")
     check_address(settings.address)  # an address nothing answers at fails before any data work
+    settings = _resolve_dataset(settings)
     space, base = resolve_space(settings, stored)
     if base.get("holdout_fraction"):
         raise ValueError("--set holdout_fraction: a search keeps its untouched test set with --test-fraction.")
-    settings.test_spec(group=base.get("split") == "group")
+    spec = settings.test_spec(group=base.get("split") == "group")
+    check_dataset_use(settings.dataset, spec.official, base.get("split") == "group")  # what it declares it lacks
     objectives, constraints = _resolve_objectives(settings, space, stored is not None)
     _check_loss_objectives(space, base, objectives, constraints)
     metric, mode = objectives[0].metric, objectives[0].mode
@@ -162,8 +164,6 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         if sampler == "grid":
             raise ValueError("--enqueue: the grid sampler runs every point of its grid already.")
         points, notes = enqueue_points(settings.enqueue, space, base, num_samples)
-    if settings.data is not None and not settings.data.exists():
-        raise ValueError(f"--data: {settings.data} does not exist.")
     name = settings.name or settings.experiment_name()
     settings = settings.model_copy(update={"name": name})
     directory = local_directory(settings, name)
@@ -183,6 +183,26 @@ def plan_search(settings: TuneSettings) -> SearchPlan:
         plan.train_config()  # the data settings are valid together (fold < folds, folds_dir …)
     _check_weights(space, base)
     return plan
+
+
+def _resolve_dataset(settings: TuneSettings) -> TuneSettings:
+    """``settings`` with ``--dataset auto`` resolved to the dataset detected in ``--data``: what the
+    experiment records, so every later command reads the data the same way. The demo data are
+    the Kaggle layout.
+
+    Raises:
+        ValueError: ``--set dataset=…``, ``--data`` that does not exist, an ambiguous ``auto``, or a
+            dataset other than the demo's without ``--data``.
+    """
+    if "dataset" in settings.overrides(demo=False):
+        raise ValueError("--set dataset: choose the dataset with --dataset.")
+    if settings.data is None:
+        if settings.dataset not in (AUTO, "kaggle-covid"):
+            raise ValueError(f"--dataset {settings.dataset} needs --data (the demo data are kaggle-covid).")
+        return settings.model_copy(update={"dataset": "kaggle-covid"})
+    if not settings.data.exists():
+        raise ValueError(f"--data: {settings.data} does not exist.")
+    return settings.model_copy(update={"dataset": resolve_dataset(settings.data, settings.dataset)})
 
 
 def _resolve_objectives(

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from raycxr.data import TestSpec
+from raycxr.data import AUTO, TestSpec, dataset_names, get_dataset
 from raycxr.run import Scaling
 
 #: Where the repository's search spaces live (``--space NAME`` looks here).
@@ -39,6 +39,11 @@ class TuneSettings(BaseModel):
         "freeze_net", description="search-space YAML file, or the name of one in search_spaces/ (freeze_net, paper, …)"
     )
     data: Path | None = Field(None, description="dataset folder or CSV; without it, a synthetic demo dataset")
+    dataset: str = Field(
+        AUTO,
+        description=f"how --data is read: {', '.join(dataset_names())} (NAME:VARIANT, e.g. rsna-pneumonia:detailed); "
+        "'auto' detects it and the experiment records the name detected",
+    )
     demo_images: int = Field(600, ge=40, description="images in the synthetic demo dataset (no --data)")
     storage: str = Field("runs", description="experiment storage: a local path or a URI (s3://, gs://)")
     name: str | None = Field(None, description="experiment name (default: space name and time)")
@@ -91,6 +96,11 @@ class TuneSettings(BaseModel):
         None, description="hold out these sources (groups) whole as the test set: external validation (A,B,…)"
     )
     test_files: Path | None = Field(None, description="CSV naming the test images ('FILE NAME' or 'file' column)")
+    test_split: Literal["official"] | None = Field(
+        None,
+        description="'official': the dataset's own test split as the test set (e.g. COVIDx test.txt; replaces "
+        "--test-fraction)",
+    )
     nested: int = Field(
         0,
         ge=0,
@@ -112,6 +122,13 @@ class TuneSettings(BaseModel):
                 raise ValueError(f"storage URI scheme {scheme!r} is not supported; expected one of {URI_SCHEMES}")
         return value
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value != AUTO:
+            get_dataset(value)  # ValueError listing the choices
+        return value
+
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str | None) -> str | None:
@@ -127,8 +144,19 @@ class TuneSettings(BaseModel):
 
     def test_spec(self, group: bool) -> TestSpec:
         """How the experiment's test set is chosen (raises ``ValueError`` for a bad combination)."""
-        if self.test_source is not None and self.test_files is not None:
-            raise ValueError("give --test-source or --test-files, not both.")
+        given = [
+            option
+            for option, value in (
+                ("--test-source", self.test_source),
+                ("--test-files", self.test_files),
+                ("--test-split", self.test_split),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one of --test-source, --test-files or --test-split, not {' and '.join(given)}.")
+        if self.test_split == "official":
+            return TestSpec(official=True, group=group, seed=self.seed)
         if self.test_source is not None:
             sources = tuple(s.strip() for s in self.test_source.split(",") if s.strip())
             return TestSpec(sources=sources, group=group, seed=self.seed)
@@ -143,8 +171,11 @@ class TuneSettings(BaseModel):
 
     def test_drawn_by(self, group: bool) -> Literal["images", "groups"]:
         """The unit the test set was drawn by, which its bootstrap resamples: whole groups for held-out
-        sources and a group split's fraction, images for a stratified fraction or a file list."""
+        sources, a group split's fraction and an official split of a dataset with groups (COVIDx's
+        is drawn by patient); images for a stratified fraction or a file list."""
         spec = self.test_spec(group)
+        if spec.official:
+            return "groups" if self.dataset != AUTO and get_dataset(self.dataset)[0].groups else "images"
         return "groups" if spec.sources is not None or (spec.fraction is not None and spec.group) else "images"
 
     def test_description(self) -> str:
@@ -153,6 +184,8 @@ class TuneSettings(BaseModel):
             return f"whole sources {self.test_source} held out (external validation)"
         if self.test_files is not None:
             return f"the images named in {self.test_files}"
+        if self.test_split == "official":
+            return f"the official test split of {self.dataset}"
         if self.test_fraction == 0:
             return "none kept"
         return f"{self.test_fraction:.0%} of the images, stratified by class, seed {self.seed}"
@@ -176,6 +209,11 @@ class TuneSettings(BaseModel):
         if self.name:
             return self.name
         return f"{Path(self.space).stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+    def train_base(self) -> dict[str, Any]:
+        """The training settings the search gives outside its space: ``--set`` (demo defaults first), the seed
+        and the dataset adapter."""
+        return self.overrides() | {"seed": self.seed, "dataset": self.dataset}
 
     def overrides(self, demo: bool = True) -> dict[str, Any]:
         """``--set KEY=VALUE`` pairs (values parsed as YAML scalars), demo defaults first (unless ``demo=False``)."""

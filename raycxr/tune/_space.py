@@ -39,7 +39,7 @@ from raycxr.train import TrainConfig, format_validation_error, load_yaml
 
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 #: Settings a space may not fix or search: they belong to the command line.
-NOT_IN_SPACE = ("data", "out", "cache_dir", "device")
+NOT_IN_SPACE = ("data", "dataset", "out", "cache_dir", "device")
 #: Settings the data is prepared with once per experiment: they may be fixed, not searched.
 DATA_SETTINGS = (
     "classes",

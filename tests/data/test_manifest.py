@@ -223,9 +223,9 @@ def no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"fraction": 0.6}, r"Test fraction must be 0 \(no test set\) or lie in \(0, 0.5\], got 0.6"),
         ({"fraction": -0.1}, r"Test fraction must be 0 .* got -0.1"),
         ({"fraction": float("nan")}, r"Test fraction must be 0 .* got nan"),
-        ({"fraction": 0.2, "sources": ("a",)}, r"exactly one of fraction, sources or files .*got fraction and sources"),
+        ({"fraction": 0.2, "sources": ("a",)}, r"exactly one of .*got fraction and sources"),
         ({"sources": ("a",), "files": "t.csv"}, r"got sources and files"),
-        ({}, r"exactly one of fraction, sources or files for the test set, got none"),
+        ({}, r"exactly one of fraction, sources, files or official for the test set, got none"),
         ({"sources": ()}, r"Test sources must be one or more non-empty names"),
     ],
 )
