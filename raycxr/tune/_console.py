@@ -167,7 +167,7 @@ class Console(Callback):
         frame["trial"] = [_name(t) for t in sorted(trials, key=lambda t: t.trial_id)]
         params = [c for c in frame.columns if c.startswith(PARAM_PREFIX)]
         columns = ["trial", "status", *params, *self.metrics, "epochs", "seconds", "error"]
-        frame["seconds"] = frame["seconds"].round()
+        frame["seconds"] = pd.to_numeric(frame["seconds"], errors="coerce").round()  # None: never reported
         if not frame["error"].astype(bool).any():
             columns.remove("error")
         shown = pd.DataFrame(

@@ -65,3 +65,14 @@ def test_a_trial_that_just_ended_is_written_as_finished(tmp_path: Path) -> None:
     # A pending trial stopped before it ever reported stays pending (a resumed search runs it).
     table.on_trial_complete(iteration=4, trials=trials, trial=waiting)
     assert _statuses(tmp_path)["e"] == "pending"
+
+
+def test_the_console_table_of_trials_that_never_reported(tmp_path: Path) -> None:
+    """Every trial errored before its first report (no time, no metric): the final table still prints."""
+    from raycxr.tune._console import Console
+
+    trials = [_trial(tmp_path / "storage", trial_id, Trial.ERROR) for trial_id in ("a", "b")]
+    table = Console(CONFIGS, [METRIC], "max").table(trials)
+    lines = table.splitlines()
+    assert lines[0].split()[:2] == ["trial", "status"] and "seconds" in lines[0]
+    assert [line.split()[:2] for line in lines[1:]] == [["trial_a", "errored"], ["trial_b", "errored"]]
