@@ -30,6 +30,7 @@ from raycxr.data._leakage import (
     straddling,
 )
 from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
+from raycxr.data._memmap import Chunk, ChunkRunner, decode_chunk, decode_to_store, open_store, run_in_threads
 from raycxr.data._phash import AUDIT_SIZE, file_phashes, perceptual_hashes
 from raycxr.data._pixels import ModalityWarning
 from raycxr.data._resize import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_POLICIES, Interpolation, Resize
@@ -52,6 +53,8 @@ __all__ = [
     "LEGACY_RESIZE",
     "RESIZE_POLICIES",
     "BadImagesError",
+    "Chunk",
+    "ChunkRunner",
     "DatasetIndex",
     "DecodedImages",
     "Interpolation",
@@ -66,7 +69,9 @@ __all__ = [
     "cache_key",
     "content_hash",
     "data_root",
+    "decode_chunk",
     "decode_dataset",
+    "decode_to_store",
     "dedupe_rows",
     "default_cache_dir",
     "draw_test",
@@ -83,6 +88,7 @@ __all__ = [
     "is_dicom",
     "leaked_test_rows",
     "make_manifest",
+    "open_store",
     "perceptual_hashes",
     "predefined_splits",
     "read_fold_files",
@@ -90,6 +96,7 @@ __all__ = [
     "read_image",
     "read_manifest",
     "relative_files",
+    "run_in_threads",
     "select_task",
     "straddle_summary",
     "straddling",
