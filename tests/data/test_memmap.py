@@ -26,7 +26,8 @@ def test_store_holds_the_in_memory_bytes_and_is_reused(dataset: Path, tmp_path: 
     assert np.array_equal(stored.images, memory.images)
     again = decode_to_store(index_folder(dataset), 48, cache_dir=tmp_path / "map")
     assert again.from_cache and np.array_equal(again.images, memory.images)
-    assert sorted(p.name for p in (tmp_path / "map").iterdir()) == [f"{stored.cache_file.stem}.{s}" for s in ("json", "npy")]
+    names = sorted(p.name for p in (tmp_path / "map").iterdir())
+    assert names == [f"{stored.cache_file.stem}.{suffix}" for suffix in ("json", "npy")]
 
 
 def test_bad_images_listed_or_skipped_as_in_memory(dataset: Path, tmp_path: Path) -> None:
