@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import BatchSampler
 
 from raycxr.models import FreezeNet
+from raycxr.train._prefetch import gathered
 
 #: The images move to the GPU once when they take less than this fraction of its free memory.
 RESIDENT_FRACTION = 0.25
@@ -52,19 +53,29 @@ def batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(inputs, labels)`` batches of ``rows`` in ``sampler``'s order, on ``device``.
 
-    Inputs are gathered where ``source`` lives; from host memory they go through pinned
-    memory with an asynchronous copy to a GPU.
+    Inputs are gathered where ``source`` lives; from host memory (an array, or a memory-mapped
+    store) the next batch is gathered in a background thread while this one trains
+    (:mod:`raycxr.train._prefetch`), then goes through pinned memory with an asynchronous copy
+    to a GPU.
     """
     source, labels = as_tensor(source), as_tensor(labels)
     rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long)
-    for positions in BatchSampler(sampler, batch_size, drop_last=False):
-        index = rows_t[positions]
-        yield gather(source, index, device), gather(labels, index, device)
+    indices = [rows_t[positions] for positions in BatchSampler(sampler, batch_size, drop_last=False)]
+    if source.device.type != "cpu":
+        for index in indices:
+            yield gather(source, index, device), gather(labels, index, device)
+        return
+    for index, x in zip(indices, gathered(source, indices)):
+        yield to_device(x, device), gather(labels, index, device)
 
 
 def gather(source: torch.Tensor, index: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``source[index]`` on ``device``: gathered where ``source`` lives, then (pinned, async) copied."""
-    x = source[index.to(source.device)]
+    return to_device(source[index.to(source.device)], device)
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``; from host memory to a GPU through pinned memory, asynchronously."""
     if device.type == "cuda" and x.device.type == "cpu":
         x = x.pin_memory()
     return x.to(device, non_blocking=True)
