@@ -18,7 +18,7 @@ from raycxr.run._cluster import (
     start_ray,
 )
 from raycxr.run._context import RunContext, quiet_train_logs, result_checkpoint, result_files
-from raycxr.run._images import ImageStore, memory_budget
+from raycxr.run._images import ImageStore, decode_images, memory_budget
 from raycxr.run._partition import (
     Partition,
     create_partition,
@@ -54,6 +54,7 @@ __all__ = [
     "cluster_concurrency",
     "create_partition",
     "cv_splits",
+    "decode_images",
     "dev_split",
     "fold_leakage",
     "images_at",

@@ -53,8 +53,18 @@ def memory_budget(cfg: TrainConfig) -> float:
 
 
 def beyond_memory(rows: int, size: int, cfg: TrainConfig) -> bool:
-    """Whether ``rows`` images at ``size`` exceed the memory budget (then: the memmap path)."""
-    return rows * size * size > memory_budget(cfg)
+    """Whether ``rows`` images at ``size`` exceed the memory budget (then: the memmap path).
+
+    Raises:
+        ValueError: The budget is below one batch of ``cfg.batch_size`` images at ``size`` (one line).
+    """
+    budget, batch = memory_budget(cfg), cfg.batch_size * size * size
+    if budget < batch:
+        raise ValueError(
+            f"memory_budget_gb {budget / 2**30:g} is below one batch of {cfg.batch_size} images at {size} px "
+            f"({batch / 2**30:.2g} GiB)."
+        )
+    return rows * size * size > budget
 
 
 @ray.remote(num_cpus=1)
@@ -74,6 +84,7 @@ def decode_images(index: DatasetIndex, cfg: TrainConfig, size: int, skip_bad: bo
     """The images of ``index`` at ``size``: in memory within the budget, else a memmap store.
 
     Raises:
+        ValueError: The memory budget is below one batch.
         BadImagesError: Some images failed to decode and ``skip_bad`` is false.
     """
     args = (index, size, cfg.interpolation, cfg.cache_dir, skip_bad)

@@ -191,12 +191,6 @@ class TrainConfig(BaseModel):
         if self.split == "predefined" and self.folds_dir is None:
             raise ValueError("split 'predefined' needs folds_dir (a folder of fold*.csv files).")
         check_image_size(self.image_size, self.backbone)
-        batch_bytes = self.batch_size * self.image_size**2
-        if self.memory_budget_gb is not None and self.memory_budget_gb * 2**30 < batch_bytes:
-            raise ValueError(
-                f"memory_budget_gb {self.memory_budget_gb:g} is below one batch of {self.batch_size} images at "
-                f"{self.image_size} px ({batch_bytes / 2**30:.2g} GiB)."
-            )
         check_loss_params(self.loss, loss_params(self.loss, self.model_dump()))
         if loss_spec(self.loss).binary_only and self.classes is not None and len(self.classes) != 2:
             raise ValueError(f"loss {self.loss!r} needs two classes, got classes {self.classes}.")

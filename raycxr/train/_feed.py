@@ -50,18 +50,19 @@ def batches(
     batch_size: int,
     sampler: Any,
     device: torch.device,
+    prefetch: bool = True,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(inputs, labels)`` batches of ``rows`` in ``sampler``'s order, on ``device``.
 
     Inputs are gathered where ``source`` lives; from host memory (an array, or a memory-mapped
     store) the next batch is gathered in a background thread while this one trains
     (:mod:`raycxr.train._prefetch`), then goes through pinned memory with an asynchronous copy
-    to a GPU.
+    to a GPU. ``prefetch=False`` gathers in this thread (for measuring).
     """
     source, labels = as_tensor(source), as_tensor(labels)
     rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long)
     indices = [rows_t[positions] for positions in BatchSampler(sampler, batch_size, drop_last=False)]
-    if source.device.type != "cpu":
+    if source.device.type != "cpu" or not prefetch:
         for index in indices:
             yield gather(source, index, device), gather(labels, index, device)
         return

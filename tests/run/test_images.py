@@ -73,8 +73,10 @@ def test_same_batches_and_same_metrics(partitions) -> None:
 
 
 def test_budget_below_one_batch_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"memory_budget_gb 1e-05 is below one batch of 16 images at 64 px") as info:
-        _cfg(tiny_dataset, tmp_path, memory_budget_gb=1e-5)
-    assert "\n" not in str(info.value)
+    cfg = _cfg(tiny_dataset, tmp_path / "cache", memory_budget_gb=1e-5)
+    message = r"memory_budget_gb 1e-05 is below one batch of 16 images at 64 px"
+    with pytest.raises(ValueError, match=message) as info:  # when the data are decoded, before Ray starts
+        create_partition(cfg, TestSpec(fraction=0.2, seed=1), tmp_path)
+    assert "\n" not in str(info.value) and not (tmp_path / "cache").exists()
     with pytest.raises(ValidationError, match="greater than 0"):
         _cfg(tiny_dataset, tmp_path, memory_budget_gb=0)
