@@ -91,8 +91,8 @@ def decode_images(index: DatasetIndex, cfg: TrainConfig, size: int, skip_bad: bo
     if not beyond_memory(len(index), size, cfg):
         return decode_dataset(*args, resize=cfg.resize)
     print(
-        f"{len(index)} images at {size} px ({len(index) * size * size / 2**30:.2f} GiB) exceed the memory budget "
-        f"({memory_budget(cfg) / 2**30:.2f} GiB): decoding into a memory-mapped store.",
+        f"{len(index)} images at {size} px ({len(index) * size * size / 2**30:.3g} GiB) exceed the memory budget "
+        f"({memory_budget(cfg) / 2**30:.3g} GiB): decoding into a memory-mapped store.",
         flush=True,
     )
     return decode_to_store(*args, resize=cfg.resize, run=run_in_ray if ray.is_initialized() else run_in_threads)

@@ -124,10 +124,9 @@ def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: 
     if dedupe:
         keep = dedupe_rows(len(index), _duplicate_pairs(index, hash_index(index), cfg))
         removed = len(index) - len(keep)
-        if removed and isinstance(images, np.memmap):  # a store of the kept rows (not a copy in memory)
-            index, images = _decode(index.subset(keep), cfg)
-        elif removed:
-            index, images = index.subset(keep), images[keep]
+        if removed:  # beyond memory: a store of the kept rows, not a copy of them in memory
+            kept = index.subset(keep)
+            index, images = _decode(kept, cfg) if isinstance(images, np.memmap) else (kept, images[keep])
             note = f"--dedupe removed {removed} duplicate image(s) before the partition. "
         else:
             note = "--dedupe: the audit found no duplicate images; nothing was removed. "

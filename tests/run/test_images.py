@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,20 @@ def test_same_batches_and_same_metrics(partitions) -> None:
     results = [fit(cfg, part.images, part.labels, part.classes, split, None) for part in (memory, memmap)]
     histories = [pd.DataFrame(r.history).drop(columns="epoch_s") for r in results]  # all but the timing
     pd.testing.assert_frame_equal(histories[0], histories[1], check_exact=True)
+
+
+def test_dedupe_beyond_memory_keeps_a_store(tiny_dataset: Path, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(tiny_dataset, tmp_path / "cxr"))
+    source = sorted((data / "Normal" / "images").glob("*.png"))[0]
+    shutil.copy(source, source.parent / "Normal-copy.png")
+    parts = []
+    for name, budget in (("memory", None), ("memmap", TINY_BUDGET)):
+        (tmp_path / name).mkdir()
+        cfg = _cfg(data, tmp_path / f"cache-{name}", memory_budget_gb=budget)
+        parts.append(create_partition(cfg, TestSpec(fraction=0.2, seed=1), tmp_path / name, dedupe=True))
+    memory, memmap = parts
+    assert len(memmap.index) == len(memory.index) == 120 and isinstance(memmap.images, np.memmap)
+    assert np.array_equal(memmap.images, memory.images) and memmap.leakage_summary == memory.leakage_summary
 
 
 def test_budget_below_one_batch_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:
