@@ -1,9 +1,9 @@
 """Feeding the model: batches gathered on the device, bf16 autocast, cached frozen-prefix activations.
 
 The dataset is one ``(N, S, S)`` uint8 array (in a search: a zero-copy view of Ray's
-object store, or beyond the memory budget a read-only memmap of the store on disk). On a GPU it is copied to device memory once when it fits, so a batch is
-an index into GPU memory rather than a host→device copy; normalisation happens inside
-the model, on the device.
+object store, or beyond the memory budget a read-only memmap of the store on disk). On a
+GPU it is copied to device memory once when it fits, so a batch is an index into GPU memory
+rather than a host→device copy; normalisation happens inside the model, on the device.
 """
 
 from __future__ import annotations
