@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import ray
 import torch
 from ray import tune
 
@@ -34,6 +33,7 @@ from raycxr.experiment import (
 )
 from raycxr.losses import ClassStats, loss_spec
 from raycxr.run import (
+    ImageStore,
     RunContext,
     Scaling,
     checkpoint_config,
@@ -50,7 +50,7 @@ from raycxr.tune import error_reason
 class CVData:
     """What every (configuration, fold) run reads; the images by reference."""
 
-    images: dict[int, ray.ObjectRef]  #: per image size a configuration trains at
+    images: dict[int, ImageStore]  #: per image size a configuration trains at
     labels: np.ndarray
     classes: tuple[str, ...]
     splits: list[Split]
@@ -74,7 +74,7 @@ def cv_job(params: dict[str, Any], data: CVData, context: RunContext) -> None:
     """Train one configuration on one split (a CV fold, or the refit); the last report carries test results."""
     cfg = TrainConfig(**data.configs[params["config"]])
     split = data.splits[params["fold"]]
-    images = ray.get(data.images[cfg.image_size])
+    images = data.images[cfg.image_size].get()
     stats = data.stats[params["fold"]] if loss_spec(cfg.loss).needs_stats else None
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:

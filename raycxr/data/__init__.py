@@ -42,6 +42,7 @@ from raycxr.data._leakage import (
     straddling,
 )
 from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
+from raycxr.data._memmap import Chunk, ChunkRunner, decode_chunk, decode_to_store, open_store, run_in_threads
 from raycxr.data._phash import AUDIT_SIZE, file_phashes, perceptual_hashes
 from raycxr.data._pixels import ModalityWarning
 from raycxr.data._resize import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_POLICIES, Interpolation, Resize
@@ -69,6 +70,8 @@ __all__ = [
     "LEGACY_RESIZE",
     "RESIZE_POLICIES",
     "BadImagesError",
+    "Chunk",
+    "ChunkRunner",
     "DatasetAdapter",
     "DatasetIndex",
     "DecodedImages",
@@ -86,7 +89,9 @@ __all__ = [
     "content_hash",
     "data_root",
     "dataset_names",
+    "decode_chunk",
     "decode_dataset",
+    "decode_to_store",
     "dedupe_rows",
     "default_cache_dir",
     "detect_dataset",
@@ -105,6 +110,7 @@ __all__ = [
     "is_dicom",
     "leaked_test_rows",
     "make_manifest",
+    "open_store",
     "perceptual_hashes",
     "predefined_splits",
     "read_dataset",
@@ -115,6 +121,7 @@ __all__ = [
     "register_dataset",
     "relative_files",
     "resolve_dataset",
+    "run_in_threads",
     "select_task",
     "straddle_summary",
     "straddling",

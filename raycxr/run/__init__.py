@@ -18,6 +18,7 @@ from raycxr.run._cluster import (
     start_ray,
 )
 from raycxr.run._context import RunContext, quiet_train_logs, result_checkpoint, result_files
+from raycxr.run._images import ImageStore, decode_images, memory_budget
 from raycxr.run._partition import (
     Partition,
     create_partition,
@@ -40,6 +41,7 @@ from raycxr.run._trainable import Job, checkpoint_config, trainable, tune_config
 __all__ = [
     "TRAINERS",
     "TRIAL_DRIVER_RESOURCES",
+    "ImageStore",
     "Job",
     "Partition",
     "RunContext",
@@ -52,6 +54,7 @@ __all__ = [
     "cluster_concurrency",
     "create_partition",
     "cv_splits",
+    "decode_images",
     "dev_split",
     "fold_leakage",
     "images_at",
@@ -60,6 +63,7 @@ __all__ = [
     "leaked_test",
     "load_partition",
     "max_cluster_resources",
+    "memory_budget",
     "put_images",
     "quiet_train_logs",
     "ray_session",

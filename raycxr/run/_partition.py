@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import ray
 
 from raycxr.data import (
     DatasetIndex,
@@ -32,7 +31,6 @@ from raycxr.data import (
     Split,
     TestSpec,
     audit,
-    decode_dataset,
     dedupe_rows,
     file_phashes,
     find_duplicates,
@@ -52,6 +50,7 @@ from raycxr.data import (
     verify_manifest,
 )
 from raycxr.experiment import LEAKAGE_FILE, SEARCH_LEAKAGE_FILE, SPLITS_FILE
+from raycxr.run._images import ImageStore, beyond_memory, decode_images
 from raycxr.train import TrainConfig, task_index
 
 
@@ -60,7 +59,8 @@ class Partition:
     """The decoded images of an experiment and its dev/test rows.
 
     Attributes:
-        images: ``(N, S, S)`` uint8 images, row-aligned with ``index``.
+        images: ``(N, S, S)`` uint8 images, row-aligned with ``index``: in memory, or a
+            read-only memmap when they exceed the memory budget (:mod:`raycxr.run._images`).
         index: The dataset index (rows the manifest does not list are left out).
         dev: Rows that train, validate and select.
         test: Rows scored once at the end (empty: no untouched test set).
@@ -89,7 +89,7 @@ class Partition:
 
 
 def _decode(index: DatasetIndex, cfg: TrainConfig) -> tuple[DatasetIndex, np.ndarray]:
-    decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad, resize=cfg.resize)
+    decoded = decode_images(index, cfg, cfg.image_size, cfg.skip_bad)
     return decoded.index, decoded.images
 
 
@@ -124,8 +124,9 @@ def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: 
     if dedupe:
         keep = dedupe_rows(len(index), _duplicate_pairs(index, hash_index(index), cfg))
         removed = len(index) - len(keep)
-        if removed:
-            index, images = index.subset(keep), images[keep]
+        if removed:  # beyond memory: a store of the kept rows, not a copy of them in memory
+            kept = index.subset(keep)
+            index, images = _decode(kept, cfg) if isinstance(images, np.memmap) else (kept, images[keep])
             note = f"--dedupe removed {removed} duplicate image(s) before the partition. "
         else:
             note = "--dedupe: the audit found no duplicate images; nothing was removed. "
@@ -315,10 +316,20 @@ def images_at(partition: Partition, cfg: TrainConfig, size: int) -> np.ndarray:
     """
     if partition.images.shape[-1] == size:
         return partition.images
-    decoded = decode_dataset(partition.index, size, cfg.interpolation, cfg.cache_dir, skip_bad=False, resize=cfg.resize)
-    return decoded.images
+    return decode_images(partition.index, cfg, size, skip_bad=False).images
 
 
-def put_images(partition: Partition, cfg: TrainConfig, sizes: Iterable[int]) -> dict[int, ray.ObjectRef]:
-    """The partition's images at every size a run may train at, each put once in Ray's object store."""
-    return {size: ray.put(images_at(partition, cfg, size)) for size in sorted(set(sizes))}
+def put_images(partition: Partition, cfg: TrainConfig, sizes: Iterable[int]) -> dict[int, ImageStore]:
+    """The partition's images at every size a run may train at, each stored once for every run to read.
+
+    In Ray's object store when they fit the memory budget, else in a memory-mapped store
+    (:mod:`raycxr.run._images`). The budget is checked again with Ray up: images decoded in
+    memory before it started that exceed its object store go to a memmap store instead.
+    """
+    stores = {}
+    for size in sorted(set(sizes)):
+        images = images_at(partition, cfg, size)
+        if not isinstance(images, np.memmap) and beyond_memory(len(images), size, cfg):
+            images = decode_images(partition.index, cfg, size, skip_bad=False).images
+        stores[size] = ImageStore.of(images)
+    return stores

@@ -2,7 +2,7 @@
 
 A *job* is a plain function ``job(params, shared, context)``: ``params`` are the trial's
 configuration (Optuna's suggestion, or a CV grid point), ``shared`` is what every run reads
-(the decoded images by ``ObjectRef``, labels, splits …), ``context`` its
+(the decoded images by :class:`~raycxr.run.ImageStore`, labels, splits …), ``context`` its
 :class:`~raycxr.run.RunContext`. :func:`trainable` wraps a job for Tune:
 
 * **function path** (one worker): the job runs in the Tune trial's actor, which holds the

@@ -42,6 +42,12 @@ class TrainConfig(BaseModel):
         "unit", description="'unit' scales to [0,1] (paper); 'imagenet' also standardises"
     )
     cache_dir: Path | None = Field(None, description="decoded-image cache (default $RAYCXR_CACHE or ~/.cache/raycxr)")
+    memory_budget_gb: float | None = Field(
+        None,
+        gt=0,
+        description="decoded images larger than this many GiB are decoded into a memory-mapped store in the cache "
+        "directory instead of memory (default: half of Ray's object store, before Ray starts 15% of RAM)",
+    )
     skip_bad: bool = Field(False, description="skip unreadable images (recorded in metrics.json) instead of stopping")
     # Task
     classes: list[str] | None = Field(

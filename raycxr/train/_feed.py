@@ -1,9 +1,9 @@
 """Feeding the model: batches gathered on the device, bf16 autocast, cached frozen-prefix activations.
 
 The dataset is one ``(N, S, S)`` uint8 array (in a search: a zero-copy view of Ray's
-object store). On a GPU it is copied to device memory once when it fits, so a batch is
-an index into GPU memory rather than a host→device copy; normalisation happens inside
-the model, on the device.
+object store, or beyond the memory budget a read-only memmap of the store on disk). On a
+GPU it is copied to device memory once when it fits, so a batch is an index into GPU memory
+rather than a host→device copy; normalisation happens inside the model, on the device.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import BatchSampler
 
 from raycxr.models import FreezeNet
+from raycxr.train._prefetch import gathered
 
 #: The images move to the GPU once when they take less than this fraction of its free memory.
 RESIDENT_FRACTION = 0.25
@@ -49,22 +50,33 @@ def batches(
     batch_size: int,
     sampler: Any,
     device: torch.device,
+    prefetch: bool = True,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(inputs, labels)`` batches of ``rows`` in ``sampler``'s order, on ``device``.
 
-    Inputs are gathered where ``source`` lives; from host memory they go through pinned
-    memory with an asynchronous copy to a GPU.
+    Inputs are gathered where ``source`` lives; from host memory (an array, or a memory-mapped
+    store) the next batch is gathered in a background thread while this one trains
+    (:mod:`raycxr.train._prefetch`), then goes through pinned memory with an asynchronous copy
+    to a GPU. ``prefetch=False`` gathers in this thread (for measuring).
     """
     source, labels = as_tensor(source), as_tensor(labels)
     rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long)
-    for positions in BatchSampler(sampler, batch_size, drop_last=False):
-        index = rows_t[positions]
-        yield gather(source, index, device), gather(labels, index, device)
+    indices = [rows_t[positions] for positions in BatchSampler(sampler, batch_size, drop_last=False)]
+    if source.device.type != "cpu" or not prefetch:
+        for index in indices:
+            yield gather(source, index, device), gather(labels, index, device)
+        return
+    for index, x in zip(indices, gathered(source, indices)):
+        yield to_device(x, device), gather(labels, index, device)
 
 
 def gather(source: torch.Tensor, index: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``source[index]`` on ``device``: gathered where ``source`` lives, then (pinned, async) copied."""
-    x = source[index.to(source.device)]
+    return to_device(source[index.to(source.device)], device)
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``; from host memory to a GPU through pinned memory, asynchronously."""
     if device.type == "cuda" and x.device.type == "cpu":
         x = x.pin_memory()
     return x.to(device, non_blocking=True)

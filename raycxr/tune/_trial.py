@@ -5,8 +5,9 @@ Tune trial itself or in each worker of a Ray Train run: it trains the trial's
 configuration on the search's training rows, early-stops on its validation rows and
 reports every epoch with a checkpoint, so a restarted trial continues where it stopped.
 
-The decoded images live once in Ray's object store (``ExperimentData.images`` is an
-``ObjectRef``); every run maps them zero-copy, so no trial decodes an image.
+The decoded images live once in Ray's object store, or beyond memory in a memory-mapped
+store (``ExperimentData.images`` holds an :class:`~raycxr.run.ImageStore` per size); every
+run maps them zero-copy, so no trial decodes an image.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from raycxr.data import Split
 from raycxr.evaluation import SCALAR_METRICS
 from raycxr.losses import ClassStats
-from raycxr.run import RunContext
+from raycxr.run import ImageStore, RunContext
 from raycxr.train import FitState, TrainConfig, fit, model_for, resolve_device, use_bf16
 from raycxr.tune._measure import model_metrics
 from raycxr.tune._space import SearchSpace
@@ -47,7 +48,7 @@ class ExperimentData:
     """What every trial reads: prepared once by the driver, shipped by reference.
 
     Attributes:
-        images: ``ObjectRef`` of the ``(N, S, S)`` uint8 array in the object store, per
+        images: The ``(N, S, S)`` uint8 images (in the object store or a memmap store), per
             image size S a trial may train at.
         labels: ``(N,)`` labels.
         classes: Class names in label order.
@@ -60,7 +61,7 @@ class ExperimentData:
             once and reports with every epoch: those an objective or constraint names.
     """
 
-    images: dict[int, ray.ObjectRef]
+    images: dict[int, ImageStore]
     labels: np.ndarray
     classes: tuple[str, ...]
     split: Split
@@ -95,7 +96,7 @@ def search_job(params: dict[str, Any], data: ExperimentData, context: RunContext
     this process) and go with every report.
     """
     cfg = data.configs.train_config(params)
-    images = ray.get(data.images[cfg.image_size])  # zero-copy view of the object store
+    images = data.images[cfg.image_size].get()  # the object store zero-copy, or the memmap store
     resume = context.restored_state()
     where = {
         "world_size": context.world_size,
