@@ -178,6 +178,24 @@ def check_loss_field(field: str, value: object, loss: str | None = None) -> None
         raise ValueError(f"{field} must be {ranges}, got {shown(value)}.")
 
 
+def smoothing_losses() -> tuple[str, ...]:
+    """The losses that take label smoothing (those declaring ``label_smoothing``: the cross-entropy ones)."""
+    return tuple(name for name, spec in _REGISTRY.items() if "label_smoothing" in spec.param_names)
+
+
+def check_label_smoothing(loss: str, value: object) -> None:
+    """Refuse a non-zero ``label_smoothing`` for a loss whose definition does not take a smoothed target.
+
+    Raises:
+        ValueError: One line naming the loss, the value and the losses that do support it.
+    """
+    if value and loss in _REGISTRY and loss not in smoothing_losses():
+        raise ValueError(
+            f"loss {loss!r} does not support label smoothing (label_smoothing={shown(value)}); "
+            f"the losses that do: {', '.join(smoothing_losses())}."
+        )
+
+
 def build_loss(
     name: str,
     class_counts: Sequence[int],
@@ -203,7 +221,8 @@ def build_loss(
         value, and what the loss derived (``class_weights``…).
 
     Raises:
-        ValueError: Unknown name; a parameter out of range or missing; missing statistics;
+        ValueError: Unknown name; a parameter out of range or missing; label smoothing for a loss
+            without it; missing statistics;
             a binary-only loss on other than two classes; counts and classes that disagree.
     """
     spec = loss_spec(name)
@@ -212,6 +231,7 @@ def build_loss(
     if both:
         raise ValueError(f"build_loss got {both} both in params and as keywords.")
     params.update(kwargs)
+    check_label_smoothing(name, params.get("label_smoothing"))
     values = {p.name: p.default if params.get(p.name) is None else params[p.name] for p in spec.params}
     check_loss_params(name, values)
     classes = tuple(classes)

@@ -113,5 +113,3 @@ def run_from_args(
         return run(config_from_args(args, model))
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"error: {error}\n")
-
-
