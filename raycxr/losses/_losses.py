@@ -196,15 +196,6 @@ _FOCAL_GAMMA = ParamSpec(
     low_closed=True,
     scales="shrinks every term of the focal loss by (1 − p_t)^γ, so a lower loss would mean a larger focal_gamma",
 )
-#: Declared by the cross-entropy losses: those whose definition takes a smoothed target.
-_LABEL_SMOOTHING = ParamSpec(
-    "label_smoothing",
-    0.0,
-    "label smoothing ε of the training loss (the target becomes (1 − ε) one-hot + ε / K)",
-    low=0.0,
-    high=1.0,
-    low_closed=True,
-)
 _ALPHA1 = "changes every class weight α_c of the attention loss through α¹_c, so a lower loss would mean other weights"
 
 
@@ -236,9 +227,9 @@ _ALPHA1 = "changes every class weight α_c of the attention loss through α¹_c,
             low=0.0,
             scales="scales the attention loss linearly, so a lower loss would mean a smaller n",
         ),
-        _LABEL_SMOOTHING,
     ),
     needs_stats=True,
+    smoothing=True,
 )
 def _attention(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
@@ -246,26 +237,22 @@ def _attention(
     assert stats is not None  # build_loss checks needs_stats
     weights, alpha1 = attention_alpha(stats, p["beta"], p["gamma"], p["q"], p["n"], classes)
     info = {"class_weights": weights, "alpha1": alpha1, "class_stats": stats.to_dict()}
-    return WeightedCrossEntropy(weights, p["label_smoothing"]), info
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), info
 
 
-@register_loss(
-    "ce", description="unweighted cross-entropy (softmax, or BCE-with-logits on one logit)", params=(_LABEL_SMOOTHING,)
-)
+@register_loss("ce", description="unweighted cross-entropy (softmax, or BCE-with-logits on one logit)", smoothing=True)
 def _ce(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
-    return WeightedCrossEntropy(None, p["label_smoothing"]), {}
+    return WeightedCrossEntropy(None, p.get("label_smoothing", 0.0)), {}
 
 
-@register_loss(
-    "wcce", description="cross-entropy weighted by inverse class frequency N / (K n_c)", params=(_LABEL_SMOOTHING,)
-)
+@register_loss("wcce", description="cross-entropy weighted by inverse class frequency N / (K n_c)", smoothing=True)
 def _wcce(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     weights = inverse_frequency_weights(counts)
-    return WeightedCrossEntropy(weights, p["label_smoothing"]), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}
 
 
 @register_loss(
@@ -303,14 +290,14 @@ def _focal(
             low_closed=True,
             scales="reweights the classes of the class-balanced loss, so a lower loss would mean other weights",
         ),
-        _LABEL_SMOOTHING,
     ),
+    smoothing=True,
 )
 def _cb(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     weights = class_balanced_weights(counts, p["cb_beta"])
-    return WeightedCrossEntropy(weights, p["label_smoothing"]), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}
 
 
 @register_loss(
@@ -326,8 +313,8 @@ def _cb(
             choices=("paper",),
             scales="weighs every term of the loss by its class's α, so a lower loss would mean smaller weights",
         ),
-        _LABEL_SMOOTHING,
     ),
+    smoothing=True,
 )
 def _alpha(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
@@ -336,7 +323,7 @@ def _alpha(
     weights = paper_alpha(classes) if alpha == "paper" else [float(a) for a in alpha]
     if len(weights) != len(classes):
         raise ValueError(f"alpha has {len(weights)} values but there are {len(classes)} classes {list(classes)}.")
-    return WeightedCrossEntropy(weights, p["label_smoothing"]), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}
 
 
 @register_loss(
@@ -365,10 +352,10 @@ def _binary_focal(
 @register_loss(
     "cwbcce",
     description="custom weighted balanced CE (Tyagi et al.; our reading): weights ∝ (N − n_c), mean weight 1",
-    params=(_LABEL_SMOOTHING,),
+    smoothing=True,
 )
 def _cwbcce(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     weights = balanced_weights(counts)
-    return WeightedCrossEntropy(weights, p["label_smoothing"]), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}

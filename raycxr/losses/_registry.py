@@ -45,6 +45,8 @@ class LossSpec:
         needs_stats: It needs the attention loss's :class:`ClassStats` of the training rows.
         binary_only: It needs exactly two classes (a model with one output logit).
         description: One line.
+        smoothing: Its definition takes a smoothed target (the cross-entropy losses): its builder
+            then reads ``label_smoothing`` ε, in [0, 1), from its parameters.
     """
 
     name: str
@@ -53,6 +55,7 @@ class LossSpec:
     needs_stats: bool
     binary_only: bool
     description: str
+    smoothing: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -84,6 +87,7 @@ def register_loss(
     params: Sequence[ParamSpec] = (),
     needs_stats: bool = False,
     binary_only: bool = False,
+    smoothing: bool = False,
 ) -> Callable[[LossBuilder], LossBuilder]:
     """Decorator registering a loss builder under ``name``; returns the builder unchanged.
 
@@ -106,7 +110,7 @@ def register_loss(
     def decorate(builder: LossBuilder) -> LossBuilder:
         if name in _REGISTRY:
             raise ValueError(f"loss {name!r} is already registered.")
-        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description)
+        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description, smoothing)
         return builder
 
     return decorate
@@ -179,16 +183,18 @@ def check_loss_field(field: str, value: object, loss: str | None = None) -> None
 
 
 def smoothing_losses() -> tuple[str, ...]:
-    """The losses that take label smoothing (those declaring ``label_smoothing``: the cross-entropy ones)."""
-    return tuple(name for name, spec in _REGISTRY.items() if "label_smoothing" in spec.param_names)
+    """The losses that take label smoothing (registered with ``smoothing=True``: the cross-entropy ones)."""
+    return tuple(name for name, spec in _REGISTRY.items() if spec.smoothing)
 
 
 def check_label_smoothing(loss: str, value: object) -> None:
-    """Refuse a non-zero ``label_smoothing`` for a loss whose definition does not take a smoothed target.
+    """Refuse a ``label_smoothing`` outside [0, 1), or a non-zero one for a loss without a smoothed target.
 
     Raises:
-        ValueError: One line naming the loss, the value and the losses that do support it.
+        ValueError: One line naming the loss, the value and the range or the losses that do support it.
     """
+    if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {shown(value)}.")
     if value and loss in _REGISTRY and loss not in smoothing_losses():
         raise ValueError(
             f"loss {loss!r} does not support label smoothing (label_smoothing={shown(value)}); "
@@ -231,7 +237,8 @@ def build_loss(
     if both:
         raise ValueError(f"build_loss got {both} both in params and as keywords.")
     params.update(kwargs)
-    check_label_smoothing(name, params.get("label_smoothing"))
+    smoothing = params.get("label_smoothing") or 0.0
+    check_label_smoothing(name, smoothing)
     values = {p.name: p.default if params.get(p.name) is None else params[p.name] for p in spec.params}
     check_loss_params(name, values)
     classes = tuple(classes)
@@ -244,5 +251,6 @@ def build_loss(
         )
     if spec.needs_stats and stats is None:
         raise ValueError(f"loss {name!r} needs class statistics.")
-    module, info = spec.builder(counts, classes, stats, values)
-    return module, {"loss": name, **values, **info}
+    extra = {"label_smoothing": smoothing} if smoothing else {}  # in the info only when asked for
+    module, info = spec.builder(counts, classes, stats, values | extra)
+    return module, {"loss": name, **values, **extra, **info}

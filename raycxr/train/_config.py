@@ -135,6 +135,8 @@ class TrainConfig(BaseModel):
     )
     label_smoothing: float = Field(
         0.0,
+        ge=0,
+        lt=1,
         description="label smoothing ε of the training loss, in [0, 1) (cross-entropy losses; validation and test "
         "losses are not smoothed)",
     )

@@ -15,7 +15,7 @@ TARGET = torch.tensor([0, 2, 1, 2])
 def test_the_registry_declares_which_losses_take_label_smoothing() -> None:
     assert smoothing_losses() == ("attention", "ce", "wcce", "cb", "alpha", "cwbcce")
     assert not {"focal", "binary_focal"} & set(smoothing_losses())
-    assert all("label_smoothing" in LOSSES[name].param_names for name in smoothing_losses())
+    assert all(LOSSES[name].smoothing for name in smoothing_losses())
 
 
 def test_unweighted_smoothing_is_torchs() -> None:
@@ -47,3 +47,6 @@ def test_build_loss_passes_it_on_and_refuses_it_for_a_loss_without_it() -> None:
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
     build_loss("focal", [3, 2, 1], ("a", "b", "c"), params={"label_smoothing": 0.0})  # zero: nothing asked
     check_label_smoothing("binary_focal", 0.0)
+    with pytest.raises(ValueError, match=r"^label_smoothing must be a number in \[0, 1\), got 1.0.$"):
+        build_loss("ce", [3, 2, 1], ("a", "b", "c"), params={"label_smoothing": 1.0})
+    assert "label_smoothing" not in build_loss("ce", [3, 2, 1], ("a", "b", "c"))[1]  # not asked: not recorded

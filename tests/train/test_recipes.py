@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from raycxr.optim import WARMUP_START_FACTOR
 from raycxr.train import TrainConfig, evaluate_state, fit, prepare_data, steps_per_epoch
 
 
@@ -47,7 +45,7 @@ def test_the_default_recipe_is_adam_at_a_constant_rate(data, tiny_dataset: Path)
 
 
 def test_a_cosine_schedule_is_stepped_every_optimizer_step(data, tiny_dataset: Path) -> None:
-    cfg = _cfg(tiny_dataset, epochs=3, patience=3, schedule="cosine", warmup_epochs=1, min_lr_ratio=0.1)
+    cfg = _cfg(tiny_dataset, epochs=2, schedule="cosine", warmup_epochs=1, min_lr_ratio=0.1)
     split = data.splits[0]
     steps = steps_per_epoch(len(split.train), cfg.batch_size)
     counted = []
@@ -55,13 +53,9 @@ def test_a_cosine_schedule_is_stepped_every_optimizer_step(data, tiny_dataset: P
         cfg, data.images, data.labels, data.classes, split,
         on_epoch=lambda row, state, best: counted.append(state.scheduler.last_epoch),
     )  # fmt: skip
-    assert counted == [steps, 2 * steps, 3 * steps]  # one scheduler step per optimizer step, no more
-    total, low = 3 * steps, 0.1 * cfg.lr
-    # After the warm-up epoch the lr is the peak; then the cosine falls to min_lr_ratio × lr at the last step.
-    expected = [low + (cfg.lr - low) * (1 + math.cos(math.pi * (e * steps - steps) / (total - steps))) / 2
-                for e in (1, 2, 3)]  # fmt: skip
-    assert [row["lr"] for row in result.history] == pytest.approx(expected, rel=1e-9)
-    assert WARMUP_START_FACTOR < 1
+    assert counted == [steps, 2 * steps]  # one scheduler step per optimizer step, no more
+    # After the warm-up epoch the lr is the peak; the cosine then reaches min_lr_ratio × lr at the last step.
+    assert [row["lr"] for row in result.history] == pytest.approx([cfg.lr, 0.1 * cfg.lr], rel=1e-9)
 
 
 class _Interrupted(Exception):
