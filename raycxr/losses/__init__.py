@@ -26,12 +26,14 @@ from raycxr.losses._registry import (
     LossSpec,
     ParamSpec,
     build_loss,
+    check_label_smoothing,
     check_loss_field,
     check_loss_params,
     loss_fields,
     loss_params,
     loss_spec,
     register_loss,
+    smoothing_losses,
 )
 from raycxr.losses._stats import ClassStats, class_statistics
 
@@ -50,6 +52,7 @@ __all__ = [
     "balanced_weights",
     "binary_logit",
     "build_loss",
+    "check_label_smoothing",
     "check_loss_field",
     "check_loss_objective",
     "check_loss_params",
@@ -64,4 +67,5 @@ __all__ = [
     "probabilities",
     "register_loss",
     "scale_parameters",
+    "smoothing_losses",
 ]

@@ -32,14 +32,24 @@ class WeightedCrossEntropy(nn.Module):
     PyTorch's ``cross_entropy(weight=w)`` divides by Σ w[y_i] instead, which cancels a
     global scale of w (the attention loss's ``n``) and changes the relative weight of
     batches; this keeps the paper's reduction.
+
+    ``label_smoothing`` ε replaces the one-hot target by ``(1 − ε) · onehot + ε / K``
+    (``F.cross_entropy(..., label_smoothing=ε)``); the image's term is still weighted by the
+    weight of its own class, w[y_i] (torch's ``weight=`` with smoothing would weigh each
+    class's share of the smoothed target by that class's weight instead). On one logit read as
+    [0, z] that is BCE-with-logits on the smoothed target ``y (1 − ε) + ε / 2``.
     """
 
-    def __init__(self, weight: Sequence[float] | torch.Tensor | None = None) -> None:
+    def __init__(self, weight: Sequence[float] | torch.Tensor | None = None, label_smoothing: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}.")
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        nll = F.cross_entropy(as_class_logits(logits.float()), target, reduction="none")
+        logits = as_class_logits(logits.float())
+        nll = F.cross_entropy(logits, target, reduction="none", label_smoothing=self.label_smoothing)
         if self.weight is not None:
             nll = nll * self.weight[target]
         return nll.mean()
@@ -219,6 +229,7 @@ _ALPHA1 = "changes every class weight α_c of the attention loss through α¹_c,
         ),
     ),
     needs_stats=True,
+    smoothing=True,
 )
 def _attention(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
@@ -226,22 +237,22 @@ def _attention(
     assert stats is not None  # build_loss checks needs_stats
     weights, alpha1 = attention_alpha(stats, p["beta"], p["gamma"], p["q"], p["n"], classes)
     info = {"class_weights": weights, "alpha1": alpha1, "class_stats": stats.to_dict()}
-    return WeightedCrossEntropy(weights), info
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), info
 
 
-@register_loss("ce", description="unweighted cross-entropy (softmax, or BCE-with-logits on one logit)")
+@register_loss("ce", description="unweighted cross-entropy (softmax, or BCE-with-logits on one logit)", smoothing=True)
 def _ce(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
-    return WeightedCrossEntropy(), {}
+    return WeightedCrossEntropy(None, p.get("label_smoothing", 0.0)), {}
 
 
-@register_loss("wcce", description="cross-entropy weighted by inverse class frequency N / (K n_c)")
+@register_loss("wcce", description="cross-entropy weighted by inverse class frequency N / (K n_c)", smoothing=True)
 def _wcce(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     weights = inverse_frequency_weights(counts)
-    return WeightedCrossEntropy(weights), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}
 
 
 @register_loss(
@@ -280,12 +291,13 @@ def _focal(
             scales="reweights the classes of the class-balanced loss, so a lower loss would mean other weights",
         ),
     ),
+    smoothing=True,
 )
 def _cb(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     weights = class_balanced_weights(counts, p["cb_beta"])
-    return WeightedCrossEntropy(weights), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}
 
 
 @register_loss(
@@ -302,6 +314,7 @@ def _cb(
             scales="weighs every term of the loss by its class's α, so a lower loss would mean smaller weights",
         ),
     ),
+    smoothing=True,
 )
 def _alpha(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
@@ -310,7 +323,7 @@ def _alpha(
     weights = paper_alpha(classes) if alpha == "paper" else [float(a) for a in alpha]
     if len(weights) != len(classes):
         raise ValueError(f"alpha has {len(weights)} values but there are {len(classes)} classes {list(classes)}.")
-    return WeightedCrossEntropy(weights), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}
 
 
 @register_loss(
@@ -339,9 +352,10 @@ def _binary_focal(
 @register_loss(
     "cwbcce",
     description="custom weighted balanced CE (Tyagi et al.; our reading): weights ∝ (N − n_c), mean weight 1",
+    smoothing=True,
 )
 def _cwbcce(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
     weights = balanced_weights(counts)
-    return WeightedCrossEntropy(weights), {"class_weights": weights}
+    return WeightedCrossEntropy(weights, p.get("label_smoothing", 0.0)), {"class_weights": weights}

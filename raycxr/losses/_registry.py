@@ -17,15 +17,14 @@ what search spaces and command-line values are checked against.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from torch import nn
 
 from raycxr.losses._stats import ClassStats
+from raycxr.params import ParamSpec, shown
 
 #: ``builder(class_counts, classes, stats, params) -> (module, info)``: ``params`` holds
 #: every declared parameter (given or default, checked); ``info`` what the loss derived
@@ -33,118 +32,6 @@ from raycxr.losses._stats import ClassStats
 LossBuilder = Callable[
     [list[int], tuple[str, ...], ClassStats | None, dict[str, Any]], tuple[nn.Module, dict[str, object]]
 ]
-
-
-def _bound(value: float) -> str:
-    return f"{value:g}"
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return repr(int(value))
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return repr(float(value))
-    return repr(value)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-@dataclasses.dataclass(frozen=True)
-class ParamSpec:
-    """One parameter of a loss.
-
-    Attributes:
-        name: The TrainConfig field the loss reads (``beta``, ``focal_gamma``…).
-        default: Its value when not given; ``None`` means the loss needs it given.
-        description: One line.
-        low, high: Ends of the valid range; ``-inf`` / ``inf`` for none. NaN and ±inf
-            are never valid.
-        low_closed, high_closed: Whether ``low`` / ``high`` themselves are valid.
-        kind: ``"real"`` (one number) or ``"reals"`` (a sequence of numbers, each in the range).
-        choices: Strings also accepted (presets such as ``"paper"``).
-        scales: How the parameter changes the loss's value for the same predictions, ending
-            in what a lower loss would then mean (``"scales the attention loss linearly, so a
-            lower loss would mean a smaller n"``); empty when it does not. Trials that differ
-            in such a parameter cannot be ranked by their loss
-            (:func:`~raycxr.losses.check_loss_objective`).
-    """
-
-    name: str
-    default: object
-    description: str
-    low: float = -math.inf
-    high: float = math.inf
-    low_closed: bool = False
-    high_closed: bool = False
-    kind: Literal["real", "reals"] = "real"
-    choices: tuple[str, ...] = ()
-    scales: str = ""
-
-    @property
-    def bounded(self) -> bool:
-        """Whether the range has a finite end."""
-        return math.isfinite(self.low) or math.isfinite(self.high)
-
-    @property
-    def required(self) -> bool:
-        return self.default is None
-
-    def contains(self, x: float) -> bool:
-        """Whether the number ``x`` lies in the range (NaN and ±inf never do)."""
-        if not _is_real(x) or not math.isfinite(x):
-            return False
-        above = x >= self.low if self.low_closed else x > self.low
-        below = x <= self.high if self.high_closed else x < self.high
-        return above and below
-
-    def range_text(self) -> str:
-        """The range in words: ``≥ 0``, ``> 0``, ``in (0, 1]``, ``finite``."""
-        low, high = math.isfinite(self.low), math.isfinite(self.high)
-        if low and high:
-            left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
-            return f"in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
-        if low:
-            return f"{'≥' if self.low_closed else '>'} {_bound(self.low)}"
-        if high:
-            return f"{'≤' if self.high_closed else '<'} {_bound(self.high)}"
-        return "finite"
-
-    def expected(self) -> str:
-        """What a valid value is, in words (for error messages)."""
-        if self.kind == "reals":
-            text = f"a list of numbers, each {self.range_text()}"
-        else:
-            text = "a finite number" if not self.bounded else f"a number {self.range_text()}"
-        if self.choices:
-            text += " or one of " + ", ".join(repr(c) for c in self.choices)
-        return text
-
-    def check(self, value: object, loss: str) -> None:
-        """Raise a one-line ValueError naming ``loss``, this parameter, ``value`` and the range.
-
-        ``None`` is refused only when the parameter is required (it means "the default").
-        """
-        if value is None:
-            if self.required:
-                raise ValueError(f"loss {loss!r} needs {self.name}: {self.expected()} ({self.description}).")
-            return
-        if isinstance(value, str) and value in self.choices:
-            return
-        if self.kind == "real":
-            if not _is_real(value) or not math.isfinite(value):
-                raise ValueError(f"loss {loss!r}: {self.name} must be {self.expected()}, got {_shown(value)}.")
-            if not self.contains(value):
-                raise ValueError(f"loss {loss!r}: {self.name} must be {self.range_text()}, got {_shown(value)}.")
-            return
-        if (
-            isinstance(value, str)
-            or not isinstance(value, Sequence)
-            or len(value) == 0
-            or not all(self.contains(v) for v in value)
-        ):
-            raise ValueError(f"loss {loss!r}: {self.name} must be {self.expected()}, got {_shown(value)}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +45,8 @@ class LossSpec:
         needs_stats: It needs the attention loss's :class:`ClassStats` of the training rows.
         binary_only: It needs exactly two classes (a model with one output logit).
         description: One line.
+        smoothing: Its definition takes a smoothed target (the cross-entropy losses): its builder
+            then reads ``label_smoothing`` ε, in [0, 1), from its parameters.
     """
 
     name: str
@@ -166,6 +55,7 @@ class LossSpec:
     needs_stats: bool
     binary_only: bool
     description: str
+    smoothing: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -197,6 +87,7 @@ def register_loss(
     params: Sequence[ParamSpec] = (),
     needs_stats: bool = False,
     binary_only: bool = False,
+    smoothing: bool = False,
 ) -> Callable[[LossBuilder], LossBuilder]:
     """Decorator registering a loss builder under ``name``; returns the builder unchanged.
 
@@ -219,7 +110,7 @@ def register_loss(
     def decorate(builder: LossBuilder) -> LossBuilder:
         if name in _REGISTRY:
             raise ValueError(f"loss {name!r} is already registered.")
-        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description)
+        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description, smoothing)
         return builder
 
     return decorate
@@ -288,7 +179,27 @@ def check_loss_field(field: str, value: object, loss: str | None = None) -> None
             return
     if errors:
         ranges = " or ".join(dict.fromkeys(errors))
-        raise ValueError(f"{field} must be {ranges}, got {_shown(value)}.")
+        raise ValueError(f"{field} must be {ranges}, got {shown(value)}.")
+
+
+def smoothing_losses() -> tuple[str, ...]:
+    """The losses that take label smoothing (registered with ``smoothing=True``: the cross-entropy ones)."""
+    return tuple(name for name, spec in _REGISTRY.items() if spec.smoothing)
+
+
+def check_label_smoothing(loss: str, value: object) -> None:
+    """Refuse a ``label_smoothing`` outside [0, 1), or a non-zero one for a loss without a smoothed target.
+
+    Raises:
+        ValueError: One line naming the loss, the value and the range or the losses that do support it.
+    """
+    if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {shown(value)}.")
+    if value and loss in _REGISTRY and loss not in smoothing_losses():
+        raise ValueError(
+            f"loss {loss!r} does not support label smoothing (label_smoothing={shown(value)}); "
+            f"the losses that do: {', '.join(smoothing_losses())}."
+        )
 
 
 def build_loss(
@@ -316,7 +227,8 @@ def build_loss(
         value, and what the loss derived (``class_weights``…).
 
     Raises:
-        ValueError: Unknown name; a parameter out of range or missing; missing statistics;
+        ValueError: Unknown name; a parameter out of range or missing; label smoothing for a loss
+            without it; missing statistics;
             a binary-only loss on other than two classes; counts and classes that disagree.
     """
     spec = loss_spec(name)
@@ -325,6 +237,8 @@ def build_loss(
     if both:
         raise ValueError(f"build_loss got {both} both in params and as keywords.")
     params.update(kwargs)
+    smoothing = params.get("label_smoothing") or 0.0
+    check_label_smoothing(name, smoothing)
     values = {p.name: p.default if params.get(p.name) is None else params[p.name] for p in spec.params}
     check_loss_params(name, values)
     classes = tuple(classes)
@@ -337,5 +251,6 @@ def build_loss(
         )
     if spec.needs_stats and stats is None:
         raise ValueError(f"loss {name!r} needs class statistics.")
-    module, info = spec.builder(counts, classes, stats, values)
-    return module, {"loss": name, **values, **info}
+    extra = {"label_smoothing": smoothing} if smoothing else {}  # in the info only when asked for
+    module, info = spec.builder(counts, classes, stats, values | extra)
+    return module, {"loss": name, **values, **extra, **info}

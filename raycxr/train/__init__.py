@@ -5,10 +5,8 @@ from __future__ import annotations
 from raycxr.train._cli import add_config_options, config_from_args, run_from_args
 from raycxr.train._config import TrainConfig, format_validation_error, load_yaml
 from raycxr.train._data import PreparedData, make_splits, prepare_data, split_statistics, task_index
-from raycxr.train._feed import use_bf16
+from raycxr.train._feed import steps_per_epoch, use_bf16
 from raycxr.train._loop import (
-    FitResult,
-    FitState,
     evaluate,
     evaluate_logits,
     evaluate_state,
@@ -19,6 +17,7 @@ from raycxr.train._loop import (
     training_loss,
 )
 from raycxr.train._model import model_for
+from raycxr.train._state import FitResult, FitState
 
 __all__ = [
     "FitResult",
@@ -40,6 +39,7 @@ __all__ = [
     "run_from_args",
     "scalars",
     "split_statistics",
+    "steps_per_epoch",
     "task_index",
     "train_one_epoch",
     "training_loss",

@@ -14,7 +14,8 @@ from raycxr.experiment import TRAIN_CHECKPOINT, TRAIN_METRICS, jsonable
 from raycxr.train._cli import add_config_options, run_from_args
 from raycxr.train._config import TrainConfig
 from raycxr.train._data import prepare_data, split_statistics
-from raycxr.train._loop import FitState, fit
+from raycxr.train._loop import fit
+from raycxr.train._state import FitState
 
 
 def run(cfg: TrainConfig) -> dict[str, object]:
@@ -39,8 +40,8 @@ def run(cfg: TrainConfig) -> dict[str, object]:
 
     def on_epoch(row: dict[str, float], state: FitState, is_best: bool) -> None:
         print(" ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
-        if is_best:
-            save(state.model.state_dict(), int(row["epoch"]), state.best_rule)
+        if is_best:  # the evaluated weights (the EMA's when it is on)
+            save(state.best_state, int(row["epoch"]), state.best_rule)
 
     result = fit(cfg, data.images, data.labels, data.classes, split, stats, data.holdout, on_epoch)
     rule = result.rule.to_dict() if result.rule is not None else None

@@ -9,8 +9,28 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from raycxr.data import AUTO, DEFAULT_RESIZE, Resize, TestSpec, dataset_names, get_dataset
-from raycxr.losses import LOSSES, check_loss_field, check_loss_params, loss_fields, loss_params, loss_spec
+from raycxr.losses import (
+    LOSSES,
+    check_label_smoothing,
+    check_loss_field,
+    check_loss_params,
+    loss_fields,
+    loss_params,
+    loss_spec,
+)
 from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_backbone, get_head, head_names
+from raycxr.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    check_optimizer,
+    check_optimizer_field,
+    check_schedule,
+    check_schedule_field,
+    optimizer_fields,
+    optimizer_params,
+    schedule_fields,
+    schedule_params,
+)
 
 
 class TrainConfig(BaseModel):
@@ -124,11 +144,51 @@ class TrainConfig(BaseModel):
     alpha: list[float] | Literal["paper"] | None = Field(
         None, description="loss=alpha: class weights, or 'paper' for the paper's"
     )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="label smoothing ε of the training loss, in [0, 1) (cross-entropy losses; validation and test "
+        "losses are not smoothed)",
+    )
     # Optimisation
-    lr: float = Field(1e-4, gt=0, description="Adam learning rate")
+    lr: float = Field(1e-4, gt=0, description="learning rate (a schedule's peak)")
     batch_size: int = Field(8, ge=2, description="batch size per worker")
     epochs: int = Field(30, ge=1, description="maximum number of epochs")
     patience: int = Field(5, ge=1, description="early stopping: epochs without a lower validation loss")
+    # Optimizer and schedule: the ranges of their parameters are the registries' (raycxr.optim),
+    # checked by _optim_field_in_range for the configured one; ``optimizer`` / ``schedule`` come first.
+    optimizer: str = Field("adam", description=f"optimizer: {', '.join(OPTIMIZERS)} (the paper: adam)")
+    weight_decay: float = Field(0.0, description="weight decay (adam: L2 in the gradient; adamw: decoupled)")
+    decay_norm_bias: bool = Field(
+        False, description="also decay norm-layer and bias parameters (default: their weight decay is 0)"
+    )
+    momentum: float = Field(0.9, description="sgd: momentum, in [0, 1)")
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")
+    schedule: str = Field(
+        "constant",
+        description=f"learning-rate schedule: {', '.join(SCHEDULES)} (the paper: constant); stepped after every "
+        "optimizer step, plateau after every epoch",
+    )
+    warmup_epochs: float = Field(0.0, description="cosine: epochs of linear warm-up from 1% of lr (below epochs)")
+    min_lr_ratio: float = Field(0.0, description="cosine: the final lr as a fraction of lr, in [0, 1]")
+    onecycle_pct_start: float = Field(0.3, description="onecycle: fraction of the steps spent rising, in (0, 1)")
+    step_epochs: int = Field(10, description="step: epochs between two decays of the lr")
+    step_gamma: float = Field(0.1, description="step: factor of each decay, in (0, 1]")
+    plateau_factor: float = Field(0.1, description="plateau: factor of each decay, in (0, 1)")
+    plateau_patience: int = Field(
+        2, description="plateau: epochs without a lower validation loss before a decay (at most patience − 2)"
+    )
+    grad_clip_norm: float = Field(
+        0.0, ge=0, description="clip the gradients' global L2 norm to this before each step (0: off)"
+    )
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="EMA of the weights, updated every step (e.g. 0.999; 0: off): validation, early stopping and "
+        "the kept weights use the average",
+    )
     seed: int = Field(0, description="seed of splits, statistics, initialisation and shuffling")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses a GPU when there is one")
     precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -177,6 +237,29 @@ class TrainConfig(BaseModel):
         check_loss_field(info.field_name, value, info.data.get("loss"))
         return value
 
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        check_optimizer(value)  # ValueError listing the choices
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        check_schedule(value)
+        return value
+
+    @field_validator(*optimizer_fields(), *schedule_fields())
+    @classmethod
+    def _optim_field_in_range(cls, value: object, info: ValidationInfo) -> object:
+        """An optimizer's or schedule's parameter range is its registry's (declared before its fields)."""
+        field = info.field_name
+        if field in optimizer_fields():
+            check_optimizer_field(field, value, info.data.get("optimizer"))
+        if field in schedule_fields():
+            check_schedule_field(field, value, info.data.get("schedule"))
+        return value
+
     @field_validator("head")
     @classmethod
     def _known_head(cls, value: str) -> str:
@@ -203,7 +286,11 @@ class TrainConfig(BaseModel):
         if self.split == "predefined" and self.folds_dir is None:
             raise ValueError("split 'predefined' needs folds_dir (a folder of fold*.csv files).")
         check_image_size(self.image_size, self.backbone)
-        check_loss_params(self.loss, loss_params(self.loss, self.model_dump()))
+        settings = self.model_dump()
+        check_loss_params(self.loss, loss_params(self.loss, settings))
+        check_label_smoothing(self.loss, self.label_smoothing)
+        optimizer_params(self.optimizer, settings)  # rules between parameters: nesterov needs momentum
+        schedule_params(self.schedule, settings)  # a warm-up shorter than the run, a plateau patience it waits for
         if loss_spec(self.loss).binary_only and self.classes is not None and len(self.classes) != 2:
             raise ValueError(f"loss {self.loss!r} needs two classes, got classes {self.classes}.")
         if self.decision in ("youden", "specificity") and self.classes is not None and len(self.classes) != 2:

@@ -70,6 +70,18 @@ def batches(
         yield to_device(x, device), gather(labels, index, device)
 
 
+def steps_per_epoch(rows: int, batch_size: int, world: int = 1) -> int:
+    """Optimizer steps of one epoch of ``train_one_epoch`` on ``rows`` training rows, per process.
+
+    A ``DistributedSampler`` pads the rows to ``world × ⌈rows / world⌉``, so every process
+    gets ``⌈rows / world⌉`` of them; of its batches, a last one of a single image is skipped
+    (BatchNorm cannot train on it). What a per-step schedule's length is computed from.
+    """
+    shard = -(-rows // world)
+    full, rest = divmod(shard, batch_size)
+    return full + (1 if rest >= 2 else 0)
+
+
 def gather(source: torch.Tensor, index: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``source[index]`` on ``device``: gathered where ``source`` lives, then (pinned, async) copied."""
     return to_device(source[index.to(source.device)], device)

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DistributedSampler, SequentialSampler
 
 from raycxr.data import Split
@@ -34,59 +35,14 @@ from raycxr.evaluation import (
     fit_feature_ood,
 )
 from raycxr.losses import ClassStats, WeightedCrossEntropy, as_class_logits, build_loss, probabilities
-from raycxr.models import AUX_LOSS_WEIGHT, FreezeNet
+from raycxr.models import AUX_LOSS_WEIGHT
+from raycxr.optim import EMA, build_optimizer, build_schedule, ema_weights, end_epoch, per_step
 from raycxr.train._config import TrainConfig
-from raycxr.train._feed import autocast, batches, frozen_activations, place, use_bf16
+from raycxr.train._feed import autocast, batches, frozen_activations, place, steps_per_epoch, use_bf16
 from raycxr.train._model import model_for
+from raycxr.train._state import FitResult, FitState
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class FitState:
-    """Everything ``fit`` needs to continue a run after ``epoch``: a checkpoint's content.
-
-    ``state_dict()`` holds only tensors, numbers, strings and lists/dicts of them, so it
-    saves with ``torch.save`` and loads back with ``torch.load(..., weights_only=True)``.
-    """
-
-    model: FreezeNet
-    optimizer: torch.optim.Optimizer
-    epoch: int = 0
-    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
-    best_loss: float = float("inf")
-    best_epoch: int = 0
-    best_state: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
-    #: The decision rule of the best epoch's weights (``DecisionRule.to_dict()``), decided on its validation scores.
-    best_rule: dict[str, Any] | None = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch,
-            "history": self.history,
-            "best_loss": self.best_loss,
-            "best_epoch": self.best_epoch,
-            "best_model": self.best_state,
-            "best_rule": self.best_rule,
-            "rng": torch.get_rng_state(),
-            # Every visible GPU's generator too (empty on CPU), so a resumed run draws what it would have.
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
-        self.best_loss = float(state["best_loss"])
-        self.best_epoch = int(state["best_epoch"])
-        self.best_state = state["best_model"]
-        self.best_rule = state.get("best_rule")  # None in a checkpoint of an older raycxr
-        torch.set_rng_state(state["rng"])
-        if state.get("cuda_rng") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,49 +60,6 @@ class _Feed:
 MAX_FEATURE_ROWS = 2048
 
 EpochCallback = Callable[[dict[str, float], FitState, bool], None]
-
-
-@dataclasses.dataclass
-class FitResult:
-    """What a training run produced.
-
-    Attributes:
-        model: The model with the best epoch's weights restored.
-        history: One dict of scalars per epoch (``train_loss``, ``val_loss``, ``val_*``).
-        best_epoch: The epoch (1-based) whose weights were restored.
-        val, test, holdout: Full metrics of the restored model (``None`` for a set without
-            rows: a search trial has no test rows, most runs no holdout).
-        loss_info: The loss and its class weights (α, α¹ and the class statistics).
-        parameters: Trainable and frozen parameter counts.
-        seconds: Wall time of training.
-        probabilities: Class probabilities of the restored model on ``val``, ``test``
-            (and ``holdout``) rows, in row order.
-        logits: Its class logits ``(N, K)`` on the same rows (for OOD scores).
-        cached_blocks: Leading feature blocks whose output was computed once per image and
-            cached (0: none; see ``TrainConfig.frozen_cache_gb``).
-        rule: The restored model's decision rule (decided on validation), applied to every set's metrics.
-        ood_seconds: Wall time spent fitting the feature OOD score (every best epoch: a pass over
-            the training and validation images for their features).
-    """
-
-    model: FreezeNet
-    history: list[dict[str, float]]
-    best_epoch: int
-    val: dict[str, Any]
-    test: dict[str, Any] | None
-    holdout: dict[str, Any] | None
-    loss_info: dict[str, Any]
-    parameters: dict[str, int]
-    seconds: float
-    probabilities: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    logits: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    cached_blocks: int = 0
-    rule: DecisionRule | None = None
-    ood_seconds: float = 0.0
-
-    @property
-    def epochs_run(self) -> int:
-        return len(self.history)
 
 
 def _world() -> tuple[int, int]:
@@ -179,12 +92,17 @@ def train_one_epoch(
     epoch: int,
     seed: int = 0,
     bf16: bool = False,
+    scheduler: LRScheduler | None = None,
+    clip_norm: float = 0.0,
+    ema: EMA | None = None,
 ) -> float:
     """One pass over ``rows`` (this process's shard of them), shuffled by (seed, epoch).
 
     ``images`` are what ``model`` takes: uint8 images, or cached activations for a
     :class:`~raycxr.models.FreezeNetTail`. ``bf16`` runs the forward pass under bf16 autocast
-    (the loss is computed in float32).
+    (the loss is computed in float32). After each backward pass (torchvision's recipe): the
+    gradients' global norm is clipped to ``clip_norm`` (0: not), the optimizer steps, then
+    ``scheduler`` (a per-step one) and ``ema``.
 
     Returns:
         The mean training loss over this process's batches.
@@ -202,7 +120,13 @@ def train_one_epoch(
         loss = training_loss(criterion, out, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if clip_norm > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if ema is not None:
+            ema.update()
         total += loss.item()
         count += 1
     return total / max(count, 1)
@@ -299,9 +223,14 @@ def fit(
 ) -> FitResult:
     """Train a Mobile Freeze-Net on ``split.train``, early-stopped on ``split.val``.
 
-    Adam at ``cfg.lr``; after every epoch the validation loss decides early stopping
+    The optimizer ``cfg.optimizer`` at ``cfg.lr`` under the schedule ``cfg.schedule`` (both
+    built by the :mod:`raycxr.optim` registries; the paper's Adam at a constant rate by
+    default); after every epoch the validation loss decides early stopping
     (``cfg.patience`` epochs without improvement) and the best epoch's weights are
-    restored at the end, then evaluated on validation, test and holdout rows.
+    restored at the end, then evaluated on validation, test and holdout rows. With
+    ``cfg.ema_decay`` the evaluated weights — validation, early stopping, the best weights, the
+    decision rule — are the EMA of the trained weights; with ``cfg.label_smoothing`` the
+    training loss is smoothed and the validation and test losses are not.
 
     Args:
         cfg: The run's settings.
@@ -341,13 +270,17 @@ def fit(
         torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
     counts = np.bincount(labels[split.train], minlength=len(classes))
-    criterion, loss_info = build_loss(cfg.loss, counts.tolist(), classes, stats, cfg.model_dump())
+    settings = cfg.model_dump()
+    criterion, loss_info = build_loss(cfg.loss, counts.tolist(), classes, stats, settings)
     criterion = criterion.to(device)
+    train_criterion = criterion
+    if cfg.label_smoothing:  # a regulariser of training: validation scores the loss itself (as timm does)
+        criterion = build_loss(cfg.loss, counts.tolist(), classes, stats, settings | {"label_smoothing": 0.0})[0]
+        criterion = criterion.to(device)
     model = model_for(cfg, len(classes)).to(device)
     if device.type == "cuda":
         model.to_channels_last()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:
+    if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("Nothing to train: every parameter is frozen.")
     bf16 = use_bf16(cfg.precision, device)
     eval_batch = max(64, cfg.batch_size)
@@ -377,7 +310,10 @@ def fit(
             # An auxiliary branch fed by a cached (frozen) block gets no gradient in the tail.
             find_unused_parameters=model.aux is not None and feed.model is not model,
         )
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
+    optimizer = build_optimizer(cfg.optimizer, model, cfg.lr, settings)
+    scheduler = build_schedule(cfg.schedule, optimizer, steps_per_epoch(len(feed.train), cfg.batch_size, world),
+                               cfg.epochs, settings)  # fmt: skip
+    ema = EMA(feed.model, cfg.ema_decay) if cfg.ema_decay else None  # the module trained: the tail on a cache
 
     scores: dict[str, np.ndarray] = {}
 
@@ -408,27 +344,32 @@ def fit(
         ood_seconds += time.perf_counter() - began
         return dataclasses.replace(rule, features=features)
 
-    state = FitState(model, optimizer, best_state=copy.deepcopy(model.state_dict()))
+    state = FitState(model, optimizer, scheduler, ema, best_state=copy.deepcopy(model.state_dict()))
     if resume is not None:
         state.load_state_dict(resume)
     while state.epoch < cfg.epochs and state.epoch - state.best_epoch < cfg.patience:
         epoch = state.epoch + 1
         epoch_start = time.perf_counter()
         train_loss = train_one_epoch(
-            net, criterion, optimizer, feed.inputs, feed.labels, feed.train, cfg.batch_size, device, epoch,
-            cfg.seed, bf16,
+            net, train_criterion, optimizer, feed.inputs, feed.labels, feed.train, cfg.batch_size, device, epoch,
+            cfg.seed, bf16, per_step(scheduler), cfg.grad_clip_norm, ema,
         )  # fmt: skip
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
-        loss, logits = evaluate_logits(feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device)
-        rule = decide(logits)  # this epoch's weights' rule (and OOD calibration), decided on their validation scores
-        val = record(loss, class_probabilities(logits), split.val, "val", rule)
-        is_best = val["loss"] < state.best_loss
-        if is_best:
-            state.best_loss, state.best_epoch = val["loss"], epoch
-            state.best_state = copy.deepcopy(model.state_dict())
-            state.best_rule = with_features(rule).to_dict()
+        with ema_weights(ema):  # what is evaluated and kept: the EMA weights when it is on
+            loss, logits = evaluate_logits(
+                feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device
+            )
+            rule = decide(logits)  # this epoch's weights' rule (and OOD calibration), decided on their val scores
+            val = record(loss, class_probabilities(logits), split.val, "val", rule)
+            is_best = val["loss"] < state.best_loss
+            if is_best:
+                state.best_loss, state.best_epoch = val["loss"], epoch
+                state.best_state = copy.deepcopy(model.state_dict())
+                state.best_rule = with_features(rule).to_dict()
+        end_epoch(scheduler, loss)  # plateau: stepped on the validation loss
         row = {"epoch": float(epoch), "train_loss": train_loss, **scalars(val, "val")}
+        row["lr"] = optimizer.param_groups[0]["lr"]  # what the next step uses
         row["best_epoch"] = float(state.best_epoch)
         row["epoch_s"] = time.perf_counter() - epoch_start  # training + validation of this epoch
         state.epoch = epoch

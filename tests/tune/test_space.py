@@ -192,3 +192,65 @@ def test_a_condition_on_a_setting_given_with_set_holds(tmp_path: Path, loss: str
     study = optuna.create_study(sampler=make_sampler("random", space, seed=0))
     study.optimize(lambda trial: space.define(trial) or 0.0, n_trials=2)
     assert all(set(t.params) == {"lr"} for t in study.trials)
+
+
+def test_optimizer_schedule_and_regularisation_settings_are_searchable(tmp_path: Path) -> None:
+    space = load_space(
+        _write(
+            tmp_path,
+            """
+fixed: {epochs: 30}
+params:
+  optimizer: {type: categorical, choices: [adam, adamw, sgd]}
+  weight_decay: {type: float, low: 1.0e-6, high: 1.0e-2, log: true}
+  momentum: {type: float, low: 0.8, high: 0.99, when: {optimizer: sgd}}
+  schedule: {type: categorical, choices: [constant, cosine, onecycle]}
+  warmup_epochs: {type: int, low: 0, high: 5, when: {schedule: cosine}}
+  label_smoothing: {type: float, low: 0.0, high: 0.2}
+  ema_decay: {type: categorical, choices: [0.0, 0.999]}
+""",
+        )
+    )
+    study = optuna.create_study(sampler=make_sampler("random", space, seed=0))
+    study.optimize(lambda trial: space.define(trial) or 0.0, n_trials=8)
+    for trial in study.trials:
+        cfg = TrainConfig(**space.settings(trial.params)).check()
+        assert cfg.optimizer == trial.params["optimizer"] and cfg.weight_decay == trial.params["weight_decay"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "params: {optimizer: {type: categorical, choices: [adam, lion]}}",
+            "params.optimizer: Value error, optimizer must be one of adam, adamw, sgd, got 'lion'.",
+        ),
+        (
+            "params: {weight_decay: {type: float, low: -0.1, high: 0.1}}",
+            "params.weight_decay: Value error, optimizer 'adam': weight_decay must be ≥ 0, got -0.1.",
+        ),
+        (
+            "fixed: {optimizer: sgd}\nparams: {momentum: {type: float, low: 0.5, high: 1.0}}",
+            "params.momentum: Value error, optimizer 'sgd': momentum must be in [0, 1), got 1.0.",
+        ),
+        (
+            "fixed: {schedule: cosine, epochs: 3}\nparams: {warmup_epochs: {type: float, low: 0, high: 5}}",
+            "params.warmup_epochs: schedule 'cosine': warmup_epochs (5) must be below epochs (3)",
+        ),
+        (
+            "fixed: {label_smoothing: 0.1}\nparams: {loss: {type: categorical, choices: [ce, focal]}}",
+            "params.loss: loss 'focal' does not support label smoothing (label_smoothing=0.1)",
+        ),
+        (
+            "params: {ema_decay: {type: float, low: 0.9, high: 1.0}}",
+            "params.ema_decay: Input should be less than 1 (got 1.0)",
+        ),
+    ],
+)
+def test_bad_recipe_values_in_a_space_file_are_one_line_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError) as error:
+        load_space(path)
+    message = str(error.value)
+    assert expected in message, message
+    assert all(line.startswith(str(path)) for line in message.splitlines())
