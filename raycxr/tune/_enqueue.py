@@ -20,7 +20,8 @@ import yaml
 from raycxr.tune._space import CategoricalParam, FloatParam, IntParam, SearchSpace, _holds
 
 #: The paper's configuration (Roy & Khurana, SAC 2023): Mobile Freeze-Net — MobileNetV2, the
-#: first half of its layers frozen — with the attention loss, Adam at 1e-4.
+#: first half of its layers frozen — with the attention loss, Adam at a constant 1e-4, and a
+#: plain recipe: no augmentation, weight decay, label smoothing, gradient clipping or EMA.
 PAPER_POINT: dict[str, Any] = {
     "backbone": "mobilenet_v2",
     "loss": "attention",
@@ -31,6 +32,13 @@ PAPER_POINT: dict[str, Any] = {
     "freeze_ratio": 0.5,
     "freeze_mode": "prefix",
     "lr": 1e-4,
+    "optimizer": "adam",
+    "schedule": "constant",
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
+    "grad_clip_norm": 0.0,
+    "ema_decay": 0.0,
+    "augment": "none",
 }
 
 
