@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, SequentialSampler
 
+from raycxr.augment import BatchAugment
 from raycxr.data import Split
 from raycxr.evaluation import (
     BINARY_METRICS,
@@ -179,12 +181,14 @@ def train_one_epoch(
     epoch: int,
     seed: int = 0,
     bf16: bool = False,
+    augment: BatchAugment | None = None,
 ) -> float:
     """One pass over ``rows`` (this process's shard of them), shuffled by (seed, epoch).
 
     ``images`` are what ``model`` takes: uint8 images, or cached activations for a
     :class:`~raycxr.models.FreezeNetTail`. ``bf16`` runs the forward pass under bf16 autocast
-    (the loss is computed in float32).
+    (the loss is computed in float32). ``augment`` changes each gathered batch (its stream
+    seeded by seed, epoch and rank); with mixup / cutmix the loss is ``λ·L(y) + (1 − λ)·L(y[perm])``.
 
     Returns:
         The mean training loss over this process's batches.
@@ -194,12 +198,17 @@ def train_one_epoch(
     sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     total, count = 0.0, 0
+    stream = augment.stream(seed, epoch, rank) if augment is not None else None
     for x, y in batches(images, labels, rows, batch_size, sampler, device):
         if len(y) < 2:  # BatchNorm cannot train on a single image
             continue
+        x, mixed = stream(x) if stream is not None else (x, None)
         with autocast(device, bf16):
             out = model(x)
-        loss = training_loss(criterion, out, y)
+        if mixed is None:
+            loss = training_loss(criterion, out, y)
+        else:
+            loss = mixed.loss(functools.partial(training_loss, criterion, out), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -353,8 +362,13 @@ def fit(
     eval_batch = max(64, cfg.batch_size)
     source, targets = place(images, device), place(labels, device)
     feed = _Feed(model, source, targets, split.train, split.val)
-    blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 else 0
-    if cfg.frozen_cache_gb > 0 and model.frozen_layers and not blocks:
+    spec = cfg.augment_spec()
+    augment = BatchAugment(spec) if spec.active else None
+    if augment is not None and cfg.frozen_cache_gb > 0 and model.frozen_layers:
+        logger.info("frozen-prefix cache off: augmentation changes the inputs every epoch, so every epoch runs "
+                    "the full network.")  # fmt: skip
+    blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 and augment is None else 0
+    if cfg.frozen_cache_gb > 0 and augment is None and model.frozen_layers and not blocks:
         logger.warning(
             "frozen-prefix cache not used: no whole leading block of %s is frozen (%s freezing of %d layers), "
             "so every epoch runs the full network.",
@@ -416,7 +430,7 @@ def fit(
         epoch_start = time.perf_counter()
         train_loss = train_one_epoch(
             net, criterion, optimizer, feed.inputs, feed.labels, feed.train, cfg.batch_size, device, epoch,
-            cfg.seed, bf16,
+            cfg.seed, bf16, augment,
         )  # fmt: skip
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
