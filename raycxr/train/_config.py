@@ -17,7 +17,7 @@ from raycxr.models import MIN_IMAGE_SIZE, backbone_names, check_image_size, get_
 def _aug(name: str) -> Any:
     """An augmentation field: ``None`` takes the preset's value; its range is in ``raycxr.augment.AUGMENT_FIELDS``."""
     low, high, meaning = AUGMENT_FIELDS[name]
-    return Field(None, description=f"{meaning}; in [{low:g}, {high:g}], 0 off (default: the preset's)")
+    return Field(None, description=f"{meaning}; in [{low:g}, {high:g}], 0 off, unset (None): the preset's")
 
 
 class TrainConfig(BaseModel):
