@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from raycxr.augment import AUGMENT_FIELDS, AugmentSpec, Preset, check_augment_field, check_magnitude
 from raycxr.data import AUTO, DEFAULT_RESIZE, Resize, TestSpec, dataset_names, get_dataset
 from raycxr.losses import (
     LOSSES,
@@ -31,6 +32,12 @@ from raycxr.optim import (
     schedule_fields,
     schedule_params,
 )
+
+
+def _aug(name: str) -> Any:
+    """An augmentation field: ``None`` takes the preset's value; its range is in ``raycxr.augment.AUGMENT_FIELDS``."""
+    low, high, meaning = AUGMENT_FIELDS[name]
+    return Field(None, description=f"{meaning}; in [{low:g}, {high:g}], 0 off, unset (None): the preset's")
 
 
 class TrainConfig(BaseModel):
@@ -203,8 +210,32 @@ class TrainConfig(BaseModel):
         2.0,
         ge=0,
         description="compute the frozen blocks once per image and train on their cached output when it fits "
-        "in this many GiB per worker (exact: no random augmentation); 0 turns it off",
+        "in this many GiB per worker (exact only without augmentation, so off when augment is on); 0 turns it off",
     )
+    # Augmentation of training batches (raycxr.augment): a preset, scaled by one magnitude, with any
+    # single operation overriding the preset's value for it.
+    augment: Preset = Field(
+        "none",
+        description="training-batch augmentation preset: none (as without), light, medium, heavy; the aug_* "
+        "fields override its values; turns the frozen-prefix cache off",
+    )
+    augment_magnitude: float = Field(
+        1.0, description="in [0, 1]: scales the strength of every augmentation (not aug_hflip); 0 turns them off"
+    )
+    aug_rotate: float | None = _aug("aug_rotate")
+    aug_translate: float | None = _aug("aug_translate")
+    aug_scale: float | None = _aug("aug_scale")
+    aug_shear: float | None = _aug("aug_shear")
+    aug_crop: float | None = _aug("aug_crop")
+    aug_brightness: float | None = _aug("aug_brightness")
+    aug_contrast: float | None = _aug("aug_contrast")
+    aug_gamma: float | None = _aug("aug_gamma")
+    aug_noise: float | None = _aug("aug_noise")
+    aug_blur: float | None = _aug("aug_blur")
+    aug_clahe: float | None = _aug("aug_clahe")
+    aug_hflip: float | None = _aug("aug_hflip")
+    mixup: float | None = _aug("mixup")
+    cutmix: float | None = _aug("cutmix")
 
     @field_validator("backbone")
     @classmethod
@@ -259,6 +290,22 @@ class TrainConfig(BaseModel):
         if field in schedule_fields():
             check_schedule_field(field, value, info.data.get("schedule"))
         return value
+
+    @field_validator(*AUGMENT_FIELDS)
+    @classmethod
+    def _augment_field_in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        check_augment_field(info.field_name, value)
+        return value
+
+    @field_validator("augment_magnitude")
+    @classmethod
+    def _magnitude_in_range(cls, value: float) -> float:
+        check_magnitude(value)
+        return value
+
+    def augment_spec(self) -> AugmentSpec:
+        """The resolved augmentation: the preset, the fields set overriding it, scaled by the magnitude."""
+        return AugmentSpec.resolve(self.augment, self.augment_magnitude, self.model_dump(include=set(AUGMENT_FIELDS)))
 
     @field_validator("head")
     @classmethod

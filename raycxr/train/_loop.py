@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DistributedSampler, SequentialSampler
 
+from raycxr.augment import BatchAugment
 from raycxr.data import Split
 from raycxr.evaluation import (
     BINARY_METRICS,
@@ -95,14 +97,16 @@ def train_one_epoch(
     scheduler: LRScheduler | None = None,
     clip_norm: float = 0.0,
     ema: EMA | None = None,
+    augment: BatchAugment | None = None,
 ) -> float:
     """One pass over ``rows`` (this process's shard of them), shuffled by (seed, epoch).
 
     ``images`` are what ``model`` takes: uint8 images, or cached activations for a
     :class:`~raycxr.models.FreezeNetTail`. ``bf16`` runs the forward pass under bf16 autocast
-    (the loss is computed in float32). After each backward pass (torchvision's recipe): the
-    gradients' global norm is clipped to ``clip_norm`` (0: not), the optimizer steps, then
-    ``scheduler`` (a per-step one) and ``ema``.
+    (the loss is computed in float32). ``augment`` changes each gathered batch (its stream
+    seeded by seed, epoch and rank); with mixup / cutmix the loss is ``λ·L(y) + (1 − λ)·L(y[perm])``.
+    After each backward pass (torchvision's recipe): the gradients' global norm is clipped to
+    ``clip_norm`` (0: not), the optimizer steps, then ``scheduler`` (a per-step one) and ``ema``.
 
     Returns:
         The mean training loss over this process's batches.
@@ -112,12 +116,17 @@ def train_one_epoch(
     sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     total, count = 0.0, 0
+    stream = augment.stream(seed, epoch, rank) if augment is not None else None
     for x, y in batches(images, labels, rows, batch_size, sampler, device):
         if len(y) < 2:  # BatchNorm cannot train on a single image
             continue
+        x, mixed = stream(x) if stream is not None else (x, None)
         with autocast(device, bf16):
             out = model(x)
-        loss = training_loss(criterion, out, y)
+        if mixed is None:
+            loss = training_loss(criterion, out, y)
+        else:
+            loss = mixed.loss(functools.partial(training_loss, criterion, out), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_norm > 0:
@@ -286,8 +295,13 @@ def fit(
     eval_batch = max(64, cfg.batch_size)
     source, targets = place(images, device), place(labels, device)
     feed = _Feed(model, source, targets, split.train, split.val)
-    blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 else 0
-    if cfg.frozen_cache_gb > 0 and model.frozen_layers and not blocks:
+    spec = cfg.augment_spec()
+    augment = BatchAugment(spec) if spec.active else None
+    if augment is not None and cfg.frozen_cache_gb > 0 and model.frozen_layers:
+        logger.info("frozen-prefix cache off: augmentation changes the inputs every epoch, so every epoch runs "
+                    "the full network.")  # fmt: skip
+    blocks = model.frozen_blocks() if cfg.frozen_cache_gb > 0 and augment is None else 0
+    if cfg.frozen_cache_gb > 0 and augment is None and model.frozen_layers and not blocks:
         logger.warning(
             "frozen-prefix cache not used: no whole leading block of %s is frozen (%s freezing of %d layers), "
             "so every epoch runs the full network.",
@@ -352,7 +366,7 @@ def fit(
         epoch_start = time.perf_counter()
         train_loss = train_one_epoch(
             net, train_criterion, optimizer, feed.inputs, feed.labels, feed.train, cfg.batch_size, device, epoch,
-            cfg.seed, bf16, per_step(scheduler), cfg.grad_clip_norm, ema,
+            cfg.seed, bf16, per_step(scheduler), cfg.grad_clip_norm, ema, augment,
         )  # fmt: skip
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch} (lr={cfg.lr}).")
