@@ -19,15 +19,20 @@ from raycxr.predict._predict import (
     run_model,
     run_model_features,
 )
+from raycxr.predict._tta import MAX_TTA, TTA_PRESET, augmented_views, check_tta
 
 __all__ = [
     "MAX_ASPECT_RATIO",
+    "MAX_TTA",
     "RADIOGRAPH_MODALITIES",
     "RUNTIMES",
+    "TTA_PRESET",
     "LoadedModel",
     "ModelError",
     "OnnxModule",
     "Predictions",
+    "augmented_views",
+    "check_tta",
     "class_probabilities",
     "decode",
     "experiment_classes",

@@ -13,6 +13,7 @@ from raycxr.evaluation import DEFAULT_OOD_QUANTILE, check_quantile
 from raycxr.predict._load import load_model
 from raycxr.predict._model import RUNTIMES, ModelError
 from raycxr.predict._predict import find_images, ood_description, predict_files, saliency_writer
+from raycxr.predict._tta import check_tta
 
 
 def _positive(value: str) -> int:
@@ -85,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         "this fraction of the model's validation images do not exceed, in (0, 1] (default: %(default)s; "
         "higher flags fewer)",
     )
+    parser.add_argument(
+        "--tta",
+        type=int,
+        default=0,
+        metavar="N",
+        help="test-time augmentation: average each image's logits over it and N augmented views (training's "
+        "'light' augmentation, seeded; no flip), 0 to 32 (default: %(default)s, none)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-file messages, no progress bar")
     return parser
 
@@ -93,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_tta(args.tta)
         loaded = load_model(args.model, args.trial, config=args.config, runtime=args.runtime, device=args.device)
     except (ModelError, ValueError) as error:
         parser.exit(2, f"error: {error}\n")
@@ -108,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"model: {loaded.source}; {where}; decision: {loaded.rule.describe()}", flush=True)
     print(f"out of distribution: {ood_description(loaded, args.ood_quantile)}; or not a chest radiograph by its "
           "file (modality, body part, colour, aspect ratio)", flush=True)  # fmt: skip
+    if args.tta:
+        print(f"test-time augmentation: logits averaged over each image and {args.tta} augmented view(s)", flush=True)
 
     def say(kind: str) -> Callable[[str], None] | None:
         return None if args.quiet else (lambda message: print(f"{kind}: {message}", file=sys.stderr, flush=True))
@@ -127,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         on_warning=say("warning"),
         on_batch=on_batch,
         ood_quantile=args.ood_quantile,
+        tta=args.tta,
     )
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ from raycxr.losses import as_class_logits
 from raycxr.predict._bundle import OnnxModule
 from raycxr.predict._inputs import input_reasons
 from raycxr.predict._model import LoadedModel
+from raycxr.predict._tta import augmented_views, check_tta
 
 Report = Callable[[str], None]
 
@@ -231,6 +232,7 @@ def predict_files(
     on_warning: Report | None = None,
     on_batch: Callable[[list[str], np.ndarray, torch.Tensor], None] | None = None,
     ood_quantile: float = DEFAULT_OOD_QUANTILE,
+    tta: int = 0,
 ) -> Predictions:
     """Decode and predict ``files``; unreadable files are reported and left out.
 
@@ -246,9 +248,11 @@ def predict_files(
             :func:`saliency_writer`), so nothing is decoded twice.
         ood_quantile: How strict the OOD flag is: a file is flagged when its OOD score is above
             the score that this fraction of the model's validation images do not exceed.
+        tta: Test-time augmentation: each image's logits are the mean over it and this many
+            augmented views (:mod:`raycxr.predict._tta`); 0 (default): none.
 
     Raises:
-        ValueError: ``ood_quantile`` not in (0, 1] (one line).
+        ValueError: ``ood_quantile`` not in (0, 1], ``tta`` not in [0, 32] (one line).
 
     The predicted class is the model's decision rule applied to the uncalibrated probabilities
     (the arg max, which a temperature does not change, or a two-class threshold chosen on
@@ -257,6 +261,7 @@ def predict_files(
     from tqdm import tqdm
 
     ood_quantile = check_quantile(ood_quantile)
+    tta = check_tta(tta)
     if progress is None:
         progress = sys.stderr.isatty() and len(files) > batch_size
     size, interpolation = loaded.image_size, loaded.interpolation
@@ -273,6 +278,8 @@ def predict_files(
         if pending:
             batch = np.stack(pending)
             z, f = run_model_features(loaded, batch)
+            if tta:
+                z = torch.stack([z, *(run_model(loaded, view) for view in augmented_views(batch, tta))]).mean(0)
             logits.append(z)
             if f is not None:
                 features.append(f)
