@@ -126,6 +126,17 @@ def get_dataset(name: str) -> tuple[DatasetAdapter, str | None]:
     return adapter, variant or None
 
 
+def check_dataset_name(name: str) -> str:
+    """``name`` if it is ``auto`` or a registered ``NAME[:VARIANT]``; the one check of a ``dataset`` setting.
+
+    Raises:
+        ValueError: An unknown name or variant (the message lists the choices).
+    """
+    if name != AUTO:
+        get_dataset(name)
+    return name
+
+
 def detect_dataset(root: str | Path) -> str:
     """The dataset ``--dataset auto`` reads at ``root``: the one adapter whose ``detect`` says yes,
     else ``csv`` for a ``.csv`` file and ``folder`` for anything else.

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from raycxr.augment import AUGMENT_FIELDS, AugmentSpec, Preset, check_augment_field, check_magnitude
-from raycxr.data import AUTO, DEFAULT_RESIZE, Resize, TestSpec, dataset_names, get_dataset
+from raycxr.data import AUTO, DEFAULT_RESIZE, Resize, TestSpec, check_dataset_name, dataset_names
 from raycxr.losses import (
     LOSSES,
     check_label_smoothing,
@@ -246,9 +246,7 @@ class TrainConfig(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value != AUTO:
-            get_dataset(value)  # ValueError listing the choices
-        return value
+        return check_dataset_name(value)  # ValueError listing the choices
 
     @field_validator("loss")
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from raycxr.data import AUTO, TestSpec, dataset_names, get_dataset
+from raycxr.data import AUTO, TestSpec, check_dataset_name, dataset_names, get_dataset
 from raycxr.run import Scaling
 
 #: Where the repository's search spaces live (``--space NAME`` looks here).
@@ -125,9 +125,7 @@ class TuneSettings(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value != AUTO:
-            get_dataset(value)  # ValueError listing the choices
-        return value
+        return check_dataset_name(value)  # ValueError listing the choices
 
     @field_validator("name")
     @classmethod

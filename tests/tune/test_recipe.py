@@ -35,8 +35,10 @@ def test_a_recipe_search_runs_end_to_end(tiny_dataset: Path, tmp_path: Path) -> 
     assert any(all(c[k] == v for k, v in PAPER_RECIPE.items()) for c in configs)
     for row, config in zip(table.to_dict("records"), configs):
         for name in ("augment", "optimizer", "schedule", "weight_decay", "label_smoothing", "ema_decay", "lr"):
-            assert config[name] == pytest.approx(row[f"param_{name}"]) if isinstance(config[name], float) else (
-                config[name] == row[f"param_{name}"]
+            assert (
+                config[name] == pytest.approx(row[f"param_{name}"])
+                if isinstance(config[name], float)
+                else (config[name] == row[f"param_{name}"])
             )
     assert len({(c["augment"], c["optimizer"], c["schedule"]) for c in configs}) > 1  # the recipe was searched
 
