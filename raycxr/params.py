@@ -138,3 +138,22 @@ class ParamSpec:
             or not all(self.contains(v) for v in value)
         ):
             raise ValueError(f"{where}: {self.name} must be {self.expected()}, got {shown(value)}.")
+
+
+def checked_params(kind: str, name: str, params: Sequence[ParamSpec]) -> tuple[ParamSpec, ...]:
+    """The parameters an entry ``name`` of a ``kind`` registry declares, checked when it registers.
+
+    Raises:
+        ValueError: ``name`` is not an identifier, a parameter is declared twice, or a default
+            lies outside its own range.
+    """
+    if not name.isidentifier():
+        raise ValueError(f"{kind} name must be an identifier, got {name!r}.")
+    params = tuple(params)
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{kind} {name!r} declares a parameter twice: {names}.")
+    for p in params:
+        if p.default is not None:
+            p.check(p.default, name, kind)
+    return params

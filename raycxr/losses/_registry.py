@@ -24,7 +24,7 @@ from typing import Any
 from torch import nn
 
 from raycxr.losses._stats import ClassStats
-from raycxr.params import ParamSpec, shown
+from raycxr.params import ParamSpec, checked_params, shown
 
 #: ``builder(class_counts, classes, stats, params) -> (module, info)``: ``params`` holds
 #: every declared parameter (given or default, checked); ``info`` what the loss derived
@@ -95,17 +95,9 @@ def register_loss(
         ValueError: ``name`` is taken or not an identifier, a parameter is declared twice,
             or a default lies outside its own range.
     """
-    if not name.isidentifier():
-        raise ValueError(f"loss name must be an identifier, got {name!r}.")
+    params = checked_params("loss", name, params)
     if name in _REGISTRY:
         raise ValueError(f"loss {name!r} is already registered.")
-    params = tuple(params)
-    names = [p.name for p in params]
-    if len(set(names)) != len(names):
-        raise ValueError(f"loss {name!r} declares a parameter twice: {names}.")
-    for p in params:
-        if p.default is not None:
-            p.check(p.default, name)
 
     def decorate(builder: LossBuilder) -> LossBuilder:
         if name in _REGISTRY:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from raycxr.params import ParamSpec, shown
+from raycxr.params import ParamSpec, checked_params, shown
 
 B = TypeVar("B", bound=Callable[..., Any])
 
@@ -63,15 +63,7 @@ class Registry(Generic[B]):
             ValueError: ``name`` is taken or not an identifier, a parameter is declared twice,
                 or a default lies outside its own range.
         """
-        if not name.isidentifier():
-            raise ValueError(f"{self.kind} name must be an identifier, got {name!r}.")
-        params = tuple(params)
-        names = [p.name for p in params]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{self.kind} {name!r} declares a parameter twice: {names}.")
-        for p in params:
-            if p.default is not None:
-                p.check(p.default, name, self.kind)
+        params = checked_params(self.kind, name, params)
 
         def decorate(builder: B) -> B:
             if name in self._entries:

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from raycxr.losses import loss_fields, loss_spec
 from raycxr.train import TrainConfig
-
-
-def _error(**settings: object) -> str:
-    with pytest.raises(ValidationError) as caught:
-        TrainConfig(**settings)
-    (item,) = caught.value.errors()
-    assert "\n" not in item["msg"]
-    return f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
+from tests.train.errors import config_error
 
 
 def test_no_loss_parameter_has_a_bound_of_its_own() -> None:
@@ -51,7 +43,7 @@ def test_no_loss_parameter_has_a_bound_of_its_own() -> None:
     ],
 )
 def test_a_loss_parameter_out_of_its_registry_range_is_one_line(settings: dict, message: str) -> None:
-    assert _error(**settings) == message
+    assert config_error(**settings) == message
 
 
 def test_the_range_is_the_configured_loss_s() -> None:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from pydantic import ValidationError
 
 from raycxr.optim import optimizer_fields, schedule_fields
 from raycxr.train import TrainConfig, add_config_options, config_from_args
-
-
-def _error(**settings: object) -> str:
-    with pytest.raises(ValidationError) as caught:
-        TrainConfig(**settings)
-    (item,) = caught.value.errors()
-    assert "\n" not in item["msg"]
-    return f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
+from tests.train.errors import config_error
 
 
 def test_the_defaults_are_the_papers_recipe() -> None:
@@ -53,7 +45,7 @@ def test_no_optimizer_or_schedule_parameter_has_a_bound_of_its_own() -> None:
     ],
 )
 def test_an_out_of_range_value_is_one_line_naming_it_and_its_range(settings: dict, message: str) -> None:
-    assert _error(**settings).startswith(message)
+    assert config_error(**settings).startswith(message)
 
 
 @pytest.mark.parametrize(
