@@ -102,6 +102,7 @@ def run_nested(plan: SearchPlan, partition: Partition, scaling: Scaling, concurr
             stats=split_statistics(partition, inner, cfg) if attention else None,
             configs=configs,
             measure=plan.measure,
+            stoppable=plan.settings.scheduler != "none",
         )
         sub = dataclasses.replace(plan, name=f"outer{k}", storage=str(outer_dir.parent), directory=outer_dir)
         runs = trainable(search_job, data, scaling, f"{sub.experiment_path}/{TRAIN_DIR}")

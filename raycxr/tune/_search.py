@@ -111,6 +111,7 @@ def run_search(settings: TuneSettings) -> SearchResult:
             stats=stats,
             configs=configs,
             measure=plan.measure,
+            stoppable=settings.scheduler != "none",
         )
         runs = trainable(search_job, data, scaling, f"{plan.experiment_path}/{TRAIN_DIR}")
         if settings.resume:

@@ -59,6 +59,7 @@ class ExperimentData:
         configs: Maps a trial's parameters to its training configuration.
         measure: Model metrics (of ``latency_ms``, ``macs``, ``params``) each trial measures
             once and reports with every epoch: those an objective or constraint names.
+        stoppable: A scheduler (ASHA) may stop a trial after any epoch (see ``fit``'s ``stoppable``).
     """
 
     images: dict[int, ImageStore]
@@ -68,6 +69,7 @@ class ExperimentData:
     stats: ClassStats | None
     configs: TrialConfigs
     measure: tuple[str, ...] = ()
+    stoppable: bool = False
 
 
 def best_metrics(history: list[dict[str, float]]) -> dict[str, float]:
@@ -113,7 +115,8 @@ def search_job(params: dict[str, Any], data: ExperimentData, context: RunContext
         context.report({**row, **best_metrics(state.history), **where, **measured}, state.state_dict())
         reported = True
 
-    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume)
+    fit(cfg, images, data.labels, data.classes, data.split, data.stats, on_epoch=on_epoch, resume=resume,
+        stoppable=data.stoppable)
     if not reported and resume is not None and resume["history"]:
         # Restored from the checkpoint of its last epoch (the driver died before Tune saw the
         # trial end): no epoch ran, so say the final result again, else Tune has none.
