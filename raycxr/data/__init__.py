@@ -34,6 +34,7 @@ from raycxr.data._index import (
     relative_files,
 )
 from raycxr.data._io import is_dicom, read_gray, read_image
+from raycxr.data._labels import UNCERTAIN_POLICIES, apply_uncertain
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -70,6 +71,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LEGACY_RESIZE",
     "RESIZE_POLICIES",
+    "UNCERTAIN_POLICIES",
     "BadImagesError",
     "Chunk",
     "ChunkRunner",
@@ -84,6 +86,7 @@ __all__ = [
     "Resize",
     "Split",
     "TestSpec",
+    "apply_uncertain",
     "audit",
     "cache_key",
     "check_dataset_name",
