@@ -61,7 +61,7 @@ from raycxr.data._task import select_task
 from raycxr.data._testset import TestSpec, draw_test
 
 # The dataset adapters register themselves on import (one module each).
-from raycxr.data import _covidx, _folders, _rsna  # noqa: F401  isort: skip
+from raycxr.data import _chexpert, _covidx, _folders, _mimic, _nih, _padchest, _rsna  # noqa: F401  isort: skip
 
 __all__ = [
     "AUDIT_SIZE",
