@@ -35,6 +35,7 @@ from raycxr.data._index import (
 )
 from raycxr.data._io import is_dicom, read_gray, read_image
 from raycxr.data._labels import UNCERTAIN_POLICIES, apply_uncertain
+from raycxr.data._labelspace import COMMON_LABELS, LABEL_MAPS, shared_labels, to_common
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -66,9 +67,11 @@ from raycxr.data import _chexpert, _covidx, _folders, _mimic, _nih, _padchest, _
 __all__ = [
     "AUDIT_SIZE",
     "AUTO",
+    "COMMON_LABELS",
     "DATASETS",
     "DEFAULT_RESIZE",
     "IMAGE_SUFFIXES",
+    "LABEL_MAPS",
     "LEGACY_RESIZE",
     "RESIZE_POLICIES",
     "UNCERTAIN_POLICIES",
@@ -128,9 +131,11 @@ __all__ = [
     "resolve_dataset",
     "run_in_threads",
     "select_task",
+    "shared_labels",
     "straddle_summary",
     "straddling",
     "stratified_folds",
+    "to_common",
     "train_val_split",
     "verify_manifest",
 ]

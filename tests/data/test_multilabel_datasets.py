@@ -1,5 +1,5 @@
-"""Multi-label datasets: the (N, L) DatasetIndex, uncertain labels and the NIH, CheXpert, MIMIC-CXR-JPG and
-PadChest adapters on small replicas in their own layouts."""
+"""Multi-label datasets: the (N, L) DatasetIndex, uncertain labels, the common label space and the NIH,
+CheXpert, MIMIC-CXR-JPG and PadChest adapters on small replicas in their own layouts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ import pandas as pd
 import pytest
 
 from raycxr.data import (
+    COMMON_LABELS,
     DATASETS,
+    LABEL_MAPS,
     DatasetIndex,
     apply_uncertain,
     detect_dataset,
     read_dataset,
     read_image,
+    shared_labels,
+    to_common,
 )
 from tests.data.replicas import (
     chexpert_replica,
@@ -109,6 +113,58 @@ def test_apply_uncertain() -> None:
         apply_uncertain(labels, "U-Ones")
 
 
+# --- the common label space --------------------------------------------------------------------------------
+
+
+def test_to_common_lines_datasets_up(tmp_path: Path) -> None:
+    chexpert = read_dataset(chexpert_replica(tmp_path / "chexpert"))
+    common = to_common(chexpert, "chexpert")
+    assert common.classes == COMMON_LABELS and common.labels.shape == (len(chexpert), 18)
+    assert common.paths == chexpert.paths and common.groups is chexpert.groups
+    assert common.official_test is chexpert.official_test
+    column = {name: j for j, name in enumerate(COMMON_LABELS)}
+    np.testing.assert_array_equal(
+        common.labels[:, column["Effusion"]], chexpert.labels[:, CHEXPERT.index("Pleural Effusion")]
+    )
+    np.testing.assert_array_equal(common.labels[:, column["Edema"]], chexpert.labels[:, CHEXPERT.index("Edema")])
+    for missing in ("Infiltration", "Emphysema", "Fibrosis", "Pleural_Thickening", "Nodule", "Mass", "Hernia"):
+        assert np.isnan(common.labels[:, column[missing]]).all()  # not reported: NaN, never negative
+    nih = to_common(read_dataset(nih_replica(tmp_path / "nih")), "nih")
+    assert np.isnan(nih.labels[:, column["Lung Opacity"]]).all() and not np.isnan(nih.labels[:, :14]).any()
+    assert shared_labels(NIH, [LABEL_MAPS["chexpert"][c] for c in CHEXPERT if c in LABEL_MAPS["chexpert"]]) == (
+        "Atelectasis", "Cardiomegaly", "Effusion", "Pneumonia", "Pneumothorax", "Consolidation", "Edema",
+    )  # fmt: skip
+    assert shared_labels(("x", "b", "a"), ("a", "b")) == ("b", "a")
+
+
+def test_to_common_combines_labels_mapped_together() -> None:
+    index = _index([[1, 0, NAN], [0, -1, NAN], [0, 0, NAN], [NAN, NAN, NAN], [NAN, 1, -1]])
+    merged = to_common(index, {"a": "A", "b": "A", "c": "C"}, labels=("A", "B", "C"))
+    np.testing.assert_array_equal(
+        merged.labels, [[1, NAN, NAN], [-1, NAN, NAN], [0, NAN, NAN], [NAN, NAN, NAN], [1, NAN, -1]]
+    )
+
+
+def test_to_common_refuses_what_it_cannot_map() -> None:
+    index = _index([[1, 0, NAN], [0, 1, 0]])
+    with pytest.raises(ValueError, match="to_common needs a multi-label index"):
+        to_common(DatasetIndex(paths=(Path("/a"), Path("/b")), labels=np.array([0, 1]), classes=("a", "b")), "nih")
+    with pytest.raises(ValueError, match=r"no common-label map for dataset 'vindr'; maps exist for nih, chexpert"):
+        to_common(index, "vindr")
+    with pytest.raises(ValueError, match=r"label map names \['z'\], not label\(s\) of the index \(labels: a, b, c\)"):
+        to_common(index, {"a": "Edema", "z": "Mass"})
+    with pytest.raises(ValueError, match=r"label map targets \['Edem'\], not in the common label space"):
+        to_common(index, {"a": "Edem"})
+
+
+def test_every_label_map_covers_its_adapter() -> None:
+    for name, mapping in LABEL_MAPS.items():
+        adapter = DATASETS[name]
+        assert set(mapping) <= set(adapter.classes) and set(mapping.values()) <= set(COMMON_LABELS)
+        assert set(adapter.classes) - set(mapping) <= {"Pleural Other", "Support Devices"}
+        assert DATASETS[name].read.__doc__ and adapter.groups.startswith("patients")
+
+
 # --- the adapters ------------------------------------------------------------------------------------------
 
 
@@ -197,7 +253,7 @@ def test_padchest(tmp_path: Path) -> None:
     root = padchest_replica(tmp_path / "padchest")
     assert detect_dataset(root) == "padchest"
     index = read_dataset(root)
-    assert len(index) == 24 and index.classes == tuple(DATASETS["padchest"].classes) and index.official_test is None
+    assert len(index) == 24 and index.classes == tuple(LABEL_MAPS["padchest"]) and index.official_test is None
     assert (index.class_counts > 0).all() and ((index.labels == 0).sum(axis=0) > 0).all()
     table = pd.read_csv(root / "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv", dtype=str, keep_default_na=False)
     by_terms = {
