@@ -34,6 +34,8 @@ from raycxr.data._index import (
     relative_files,
 )
 from raycxr.data._io import is_dicom, read_gray, read_image
+from raycxr.data._labels import UNCERTAIN_POLICIES, apply_uncertain
+from raycxr.data._labelspace import COMMON_LABELS, LABEL_MAPS, shared_labels, to_common
 from raycxr.data._leakage import (
     LeakageAudit,
     audit,
@@ -60,16 +62,19 @@ from raycxr.data._task import select_task
 from raycxr.data._testset import TestSpec, draw_test
 
 # The dataset adapters register themselves on import (one module each).
-from raycxr.data import _covidx, _folders, _rsna  # noqa: F401  isort: skip
+from raycxr.data import _chexpert, _covidx, _folders, _mimic, _nih, _padchest, _rsna  # noqa: F401  isort: skip
 
 __all__ = [
     "AUDIT_SIZE",
     "AUTO",
+    "COMMON_LABELS",
     "DATASETS",
     "DEFAULT_RESIZE",
     "IMAGE_SUFFIXES",
+    "LABEL_MAPS",
     "LEGACY_RESIZE",
     "RESIZE_POLICIES",
+    "UNCERTAIN_POLICIES",
     "BadImagesError",
     "Chunk",
     "ChunkRunner",
@@ -84,6 +89,7 @@ __all__ = [
     "Resize",
     "Split",
     "TestSpec",
+    "apply_uncertain",
     "audit",
     "cache_key",
     "check_dataset_name",
@@ -125,9 +131,11 @@ __all__ = [
     "resolve_dataset",
     "run_in_threads",
     "select_task",
+    "shared_labels",
     "straddle_summary",
     "straddling",
     "stratified_folds",
+    "to_common",
     "train_val_split",
     "verify_manifest",
 ]

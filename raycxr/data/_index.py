@@ -1,4 +1,4 @@
-"""Index a chest X-ray dataset: one row per image with its label and (optional) group."""
+"""Index a chest X-ray dataset: one row per image with its label(s) and (optional) group."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from raycxr.data._labels import check_multilabel
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
 
 
@@ -17,11 +19,17 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
 class DatasetIndex:
     """The images of a dataset, their labels and, when known, their groups.
 
+    A single-label index has ``(N,)`` int64 labels (one class per image); a multi-label one
+    (:attr:`multilabel`) has ``(N, L)`` float32 labels, one column per finding, each value
+    1 (positive), 0 (negative), -1 (uncertain) or NaN (not mentioned), see
+    :mod:`raycxr.data._labels`.
+
     Attributes:
         paths: Absolute image paths, in a fixed (sorted) order.
-        labels: Integer label of each image, an index into ``classes``.
+        labels: Integer label of each image, an index into ``classes``; or, multi-label,
+            an ``(N, len(classes))`` float array of 1 / 0 / -1 / NaN.
         classes: Class names; their order defines the label integers and is recorded
-            with every result.
+            with every result. Multi-label: the label names, in column order.
         groups: Group (e.g. the image's source) of each image, or ``None``.
         absent: File stems (upper case) of images the task leaves out (classes not in
             ``--classes``): fold files may name them; they are skipped, not errors.
@@ -43,13 +51,24 @@ class DatasetIndex:
             raise ValueError(f"{len(self.paths)} paths but {len(self.groups)} groups.")
         if self.official_test is not None and len(self.official_test) != len(self.paths):
             raise ValueError(f"{len(self.paths)} paths but {len(self.official_test)} official-test flags.")
+        if self.labels.ndim > 2:
+            raise ValueError(f"labels must be (N,) class indices or (N, L) label values, not {self.labels.shape}.")
+        if self.labels.ndim == 2:
+            check_multilabel(self.labels, self.classes)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     @property
+    def multilabel(self) -> bool:
+        """Whether ``labels`` is ``(N, L)`` multi-label values rather than one class per image."""
+        return self.labels.ndim == 2
+
+    @property
     def class_counts(self) -> np.ndarray:
-        """Number of images of each class, in class order."""
+        """Number of images of each class, in class order; multi-label: the positives (1) of each label."""
+        if self.multilabel:
+            return (self.labels == 1).sum(axis=0).astype(np.int64)
         return np.bincount(self.labels, minlength=len(self.classes))
 
     @functools.cached_property

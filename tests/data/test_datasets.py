@@ -25,7 +25,9 @@ from tests.data.replicas import covidx_replica, png, rsna_replica
 
 
 def test_the_registry_declares_each_dataset() -> None:
-    assert set(dataset_names()) == {"covidx", "csv", "folder", "kaggle-covid", "rsna-pneumonia"}
+    assert set(dataset_names()) == {
+        "chexpert", "covidx", "csv", "folder", "kaggle-covid", "mimic-cxr-jpg", "nih", "padchest", "rsna-pneumonia",
+    }  # fmt: skip
     assert DATASETS["covidx"].official_split == "test.txt" and DATASETS["covidx"].groups.startswith("patients")
     assert not DATASETS["rsna-pneumonia"].official_split and "detailed" in DATASETS["rsna-pneumonia"].variants
     assert DATASETS["kaggle-covid"].classes == ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")
@@ -166,8 +168,9 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path: Path) -> None:
         png(kaggle / name / "images" / f"{name}-1.png")
     assert "1 image(s) with label(s) 'Other' (1×) outside the documented values COVID" in error(kaggle, "kaggle-covid")
 
-    assert error(covidx, "nih") == (
-        "--dataset: unknown dataset 'nih'; choose one of auto, covidx, csv, folder, kaggle-covid, rsna-pneumonia."
+    assert error(covidx, "vindr-cxr") == (
+        "--dataset: unknown dataset 'vindr-cxr'; choose one of auto, chexpert, covidx, csv, folder, kaggle-covid, "
+        "mimic-cxr-jpg, nih, padchest, rsna-pneumonia."
     )
     assert "rsna-pneumonia has no variant 'boxes'; its variants: rsna-pneumonia:detailed" in error(
         rsna, "rsna-pneumonia:boxes"
@@ -182,5 +185,5 @@ def test_a_run_reads_through_the_dataset_it_names(tmp_path: Path) -> None:
     detailed = task_index(TrainConfig(data=root, dataset="rsna-pneumonia:detailed"))
     assert detailed.classes == ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
     assert task_index(TrainConfig(data=root)).classes == ("No Opacity", "Opacity")  # auto: detected
-    with pytest.raises(ValidationError, match="unknown dataset 'nih'; choose one of auto, covidx"):
-        TrainConfig(dataset="nih")
+    with pytest.raises(ValidationError, match="unknown dataset 'vindr-cxr'; choose one of auto, chexpert, covidx"):
+        TrainConfig(dataset="vindr-cxr")

@@ -36,9 +36,9 @@ def test_bad_dataset_input_fails_before_ray(capsys, tmp_path: Path) -> None:
     storage = ["--storage", str(tmp_path / "runs")]
     covidx = ["--data", str(covidx_replica(tmp_path / "covidx"))]
     rsna = ["--data", str(rsna_replica(tmp_path / "rsna"))]
-    assert _error(capsys, ["--dataset", "nih", *covidx, *storage]) == (
-        "command line: dataset: Value error, --dataset: unknown dataset 'nih'; choose one of auto, covidx, csv, "
-        "folder, kaggle-covid, rsna-pneumonia. (got 'nih')"
+    assert _error(capsys, ["--dataset", "vindr-cxr", *covidx, *storage]) == (
+        "command line: dataset: Value error, --dataset: unknown dataset 'vindr-cxr'; choose one of auto, chexpert, "
+        "covidx, csv, folder, kaggle-covid, mimic-cxr-jpg, nih, padchest, rsna-pneumonia. (got 'vindr-cxr')"
     )
     assert "--test-split official: dataset rsna-pneumonia has no official test split" in _error(
         capsys, [*rsna, "--test-split", "official", *storage]
