@@ -46,6 +46,7 @@ from raycxr.data._leakage import (
 )
 from raycxr.data._manifest import Manifest, make_manifest, read_manifest, verify_manifest
 from raycxr.data._memmap import Chunk, ChunkRunner, decode_chunk, decode_to_store, open_store, run_in_threads
+from raycxr.data._mlsplits import multilabel_folds, multilabel_split
 from raycxr.data._phash import AUDIT_SIZE, file_phashes, perceptual_hashes
 from raycxr.data._pixels import ModalityWarning
 from raycxr.data._resize import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_POLICIES, Interpolation, Resize
@@ -118,6 +119,8 @@ __all__ = [
     "is_dicom",
     "leaked_test_rows",
     "make_manifest",
+    "multilabel_folds",
+    "multilabel_split",
     "open_store",
     "perceptual_hashes",
     "predefined_splits",

@@ -8,7 +8,9 @@ chosen on validation and evaluated on test, precision-recall, subgroup tables an
 
 Inputs are integer labels ``y_true`` of shape (n,), class probabilities ``proba`` of shape
 (n, K) whose rows sum to 1, and optionally groups/subgroups of shape (n,). Bad inputs raise
-``ValueError`` naming the argument.
+``ValueError`` naming the argument. A multi-label task's metrics and per-label thresholds
+(:func:`multilabel_metrics`, :func:`choose_thresholds`) take an (n, L) label table with NaN for
+unknown entries and per-label probabilities (n, L).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ from raycxr.evaluation._metrics import (
     macro_auc,
     macro_f1,
 )
+from raycxr.evaluation._multilabel import (
+    MULTILABEL_METRICS,
+    PER_LABEL_METRICS,
+    choose_thresholds,
+    multilabel_metrics,
+)
 from raycxr.evaluation._ood import (
     DEFAULT_OOD_QUANTILE,
     DEFAULT_OOD_SCORE,
@@ -70,7 +78,9 @@ __all__ = [
     "DEFAULT_OOD_SCORE",
     "FEATURE_SCORE",
     "MIN_GROUPS",
+    "MULTILABEL_METRICS",
     "OOD_SCORES",
+    "PER_LABEL_METRICS",
     "RULES",
     "SCALAR_METRICS",
     "Coverage",
@@ -95,6 +105,7 @@ __all__ = [
     "brier_score",
     "calibrate_ood",
     "check_quantile",
+    "choose_thresholds",
     "classification_metrics",
     "confusion_counts",
     "decide_rule",
@@ -107,6 +118,7 @@ __all__ = [
     "macro_auc",
     "macro_f1",
     "mcnemar",
+    "multilabel_metrics",
     "ood_scores",
     "operating_point",
     "paired_bootstrap",

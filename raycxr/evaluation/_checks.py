@@ -138,3 +138,21 @@ def check_class_index(class_index: int, n_classes: int, name: str = "class_index
     if not 0 <= class_index < n_classes:
         raise ValueError(f"{name} must be in 0..{n_classes - 1}, got {class_index}")
     return int(class_index)
+
+
+def check_multilabel_proba(proba: object, shape: tuple[int, ...], name: str = "proba") -> np.ndarray:
+    """Return ``proba`` as a float array of per-label probabilities of ``shape`` (that of the label table).
+
+    Unlike class probabilities the rows need not sum to 1: each entry is one label's sigmoid.
+
+    Raises:
+        ValueError: Another shape, or non-finite or out-of-range entries.
+    """
+    arr = np.asarray(proba, dtype=float)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have the labels' shape {tuple(shape)} (one column per label), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{arr.min():g}, {arr.max():g}]")
+    return arr

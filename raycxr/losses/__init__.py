@@ -1,8 +1,9 @@
-"""Losses: a registry of class-weighted losses, their class statistics, and logits helpers.
+"""Losses: a registry of class-weighted and multi-label losses, their class statistics, and logits helpers.
 
 Every loss is declared once, with :func:`register_loss`, by its name, builder, the
 TrainConfig fields it reads (:class:`ParamSpec`: default and valid range) and its needs
-(class statistics, a binary task); :func:`build_loss` makes one by name.
+(class statistics, a binary task, a multi-label task); :func:`build_loss` makes one by name,
+for either kind of task (:func:`check_loss_task` refuses a loss of the other kind).
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from raycxr.losses._losses import (  # importing it registers the losses
     inverse_frequency_weights,
     paper_alpha,
 )
+from raycxr.losses._multilabel import (  # importing it registers the multi-label losses
+    AsymmetricLoss,
+    MultiLabelBCE,
+    MultiLabelFocalLoss,
+    masked_mean,
+    positive_weights,
+)
 from raycxr.losses._objective import check_loss_objective, is_loss_metric, scale_parameters
 from raycxr.losses._registry import (
     LOSSES,
@@ -29,10 +37,13 @@ from raycxr.losses._registry import (
     check_label_smoothing,
     check_loss_field,
     check_loss_params,
+    check_loss_task,
     loss_fields,
     loss_params,
     loss_spec,
+    multilabel_losses,
     register_loss,
+    single_label_losses,
     smoothing_losses,
 )
 from raycxr.losses._stats import ClassStats, class_statistics
@@ -40,11 +51,14 @@ from raycxr.losses._stats import ClassStats, class_statistics
 __all__ = [
     "LOSSES",
     "PAPER_ALPHA",
+    "AsymmetricLoss",
     "BinaryFocalLoss",
     "ClassStats",
     "FocalLoss",
     "LossBuilder",
     "LossSpec",
+    "MultiLabelBCE",
+    "MultiLabelFocalLoss",
     "ParamSpec",
     "WeightedCrossEntropy",
     "as_class_logits",
@@ -56,6 +70,7 @@ __all__ = [
     "check_loss_field",
     "check_loss_objective",
     "check_loss_params",
+    "check_loss_task",
     "class_balanced_weights",
     "class_statistics",
     "inverse_frequency_weights",
@@ -63,9 +78,13 @@ __all__ = [
     "loss_fields",
     "loss_params",
     "loss_spec",
+    "masked_mean",
+    "multilabel_losses",
     "paper_alpha",
+    "positive_weights",
     "probabilities",
     "register_loss",
     "scale_parameters",
+    "single_label_losses",
     "smoothing_losses",
 ]

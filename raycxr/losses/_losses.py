@@ -234,6 +234,14 @@ _ALPHA1 = "changes every class weight α_c of the attention loss through α¹_c,
 def _attention(
     counts: list[int], classes: tuple[str, ...], stats: ClassStats | None, p: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, object]]:
+    """The attention loss is single-label by construction.
+
+    Its weights α_c come from statistics of the images *of class c*: r_inter correlates them with
+    each other class's images, σ_intra with each other, class_im counts them. A multi-label image
+    belongs to several labels or none, so "the images of class c" are not a partition and the
+    statistics (and a softmax cross-entropy they weigh) are undefined there; the multi-label
+    losses are ``bce``, ``focal_ml`` and ``asl``.
+    """
     assert stats is not None  # build_loss checks needs_stats
     weights, alpha1 = attention_alpha(stats, p["beta"], p["gamma"], p["q"], p["n"], classes)
     info = {"class_weights": weights, "alpha1": alpha1, "class_stats": stats.to_dict()}

@@ -12,6 +12,13 @@ A loss is added by decorating its builder in one file::
 
 A parameter's name is the :class:`~raycxr.train.TrainConfig` field it reads; its range is
 what search spaces and command-line values are checked against.
+
+A loss serves one kind of task. A **single-label** loss takes ``(B, K)`` logits (or one logit) and
+integer targets ``(B,)``; its builder gets the training images per class. A **multi-label** loss
+(``multilabel=True``) takes ``(B, L)`` logits, one per label, and float targets ``(B, L)`` with
+NaN for unknown entries (:mod:`raycxr.multilabel`); its builder gets the training rows' known
+negatives and positives of every label, ``[[negatives…], [positives…]]``. :func:`build_loss`
+tells the task by the counts' shape, so the training loop calls it the same way for both.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from raycxr.losses._stats import ClassStats
@@ -29,8 +37,11 @@ from raycxr.params import ParamSpec, checked_params, shown
 #: ``builder(class_counts, classes, stats, params) -> (module, info)``: ``params`` holds
 #: every declared parameter (given or default, checked); ``info`` what the loss derived
 #: (class weights…), which :func:`build_loss` adds to the loss name and parameters.
+#: ``class_counts`` is ``[n_0, …, n_{K−1}]`` for a single-label loss and
+#: ``[[negatives…], [positives…]]`` (one per label) for a multi-label one.
 LossBuilder = Callable[
-    [list[int], tuple[str, ...], ClassStats | None, dict[str, Any]], tuple[nn.Module, dict[str, object]]
+    [list[int] | list[list[int]], tuple[str, ...], ClassStats | None, dict[str, Any]],
+    tuple[nn.Module, dict[str, object]],
 ]
 
 
@@ -47,6 +58,8 @@ class LossSpec:
         description: One line.
         smoothing: Its definition takes a smoothed target (the cross-entropy losses): its builder
             then reads ``label_smoothing`` ε, in [0, 1), from its parameters.
+        multilabel: It is a multi-label loss (one sigmoid per label, float targets with NaN for
+            unknown entries); the others are single-label. A loss serves one kind of task only.
     """
 
     name: str
@@ -56,6 +69,7 @@ class LossSpec:
     binary_only: bool
     description: str
     smoothing: bool = False
+    multilabel: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -88,21 +102,25 @@ def register_loss(
     needs_stats: bool = False,
     binary_only: bool = False,
     smoothing: bool = False,
+    multilabel: bool = False,
 ) -> Callable[[LossBuilder], LossBuilder]:
     """Decorator registering a loss builder under ``name``; returns the builder unchanged.
 
     Raises:
         ValueError: ``name`` is taken or not an identifier, a parameter is declared twice,
-            or a default lies outside its own range.
+            or a default lies outside its own range; or a multi-label loss is declared
+            binary-only, needing statistics or taking label smoothing (all single-label notions).
     """
     params = checked_params("loss", name, params)
     if name in _REGISTRY:
         raise ValueError(f"loss {name!r} is already registered.")
+    if multilabel and (binary_only or needs_stats or smoothing):
+        raise ValueError(f"multi-label loss {name!r} cannot be binary_only, needs_stats or smoothing.")
 
     def decorate(builder: LossBuilder) -> LossBuilder:
         if name in _REGISTRY:
             raise ValueError(f"loss {name!r} is already registered.")
-        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description, smoothing)
+        _REGISTRY[name] = LossSpec(name, builder, params, needs_stats, binary_only, description, smoothing, multilabel)
         return builder
 
     return decorate
@@ -194,6 +212,49 @@ def check_label_smoothing(loss: str, value: object) -> None:
         )
 
 
+def multilabel_losses() -> tuple[str, ...]:
+    """The multi-label losses (registered with ``multilabel=True``), in registration order."""
+    return tuple(name for name, spec in _REGISTRY.items() if spec.multilabel)
+
+
+def single_label_losses() -> tuple[str, ...]:
+    """The single-label losses (every other one), in registration order."""
+    return tuple(name for name, spec in _REGISTRY.items() if not spec.multilabel)
+
+
+def check_loss_task(name: str, multilabel: bool) -> None:
+    """Refuse a loss for the other kind of task: the check a configuration makes before training.
+
+    Raises:
+        ValueError: One line naming the loss, its kind and the losses that fit the task; or
+            ``name`` is unknown.
+    """
+    spec = loss_spec(name)
+    if spec.multilabel == multilabel:
+        return
+    task, kind = ("a multi-label", "single-label") if multilabel else ("a single-label", "multi-label")
+    fits = multilabel_losses() if multilabel else single_label_losses()
+    raise ValueError(f"loss {name!r} is {kind}; {task} task takes one of: {', '.join(fits)}.")
+
+
+def _counts(name: str, class_counts: object, classes: tuple[str, ...]) -> list[int] | list[list[int]]:
+    """``class_counts`` checked against ``classes`` and the loss's task; plain ints."""
+    arr = np.asarray(class_counts)
+    multilabel = arr.ndim == 2
+    if arr.ndim not in (1, 2) or (multilabel and arr.shape[0] != 2):
+        raise ValueError(
+            "class counts must be one count per class (a single-label task) or [[negatives…], [positives…]] "
+            f"(a multi-label task), got shape {arr.shape}."
+        )
+    check_loss_task(name, multilabel)
+    if arr.size and (arr.dtype.kind not in "iuf" or np.any(arr < 0) or np.any(arr != np.round(arr))):
+        raise ValueError(f"class counts must be non-negative integers, got {arr.tolist()}.")
+    if arr.shape[-1] != len(classes):
+        kind, kinds = ("label", "labels") if multilabel else ("class", "classes")
+        raise ValueError(f"{arr.shape[-1]} {kind} counts for {len(classes)} {kinds} {list(classes)}.")
+    return arr.astype(np.int64).tolist()
+
+
 def build_loss(
     name: str,
     class_counts: Sequence[int],
@@ -206,8 +267,11 @@ def build_loss(
 
     Args:
         name: A registered loss (:data:`LOSSES`).
-        class_counts: Training images per class.
-        classes: Class names, in label order.
+        class_counts: A single-label task: training images per class, ``(K,)``. A multi-label
+            task: the training rows' known negatives and positives of every label, ``(2, L)``
+            (:func:`~raycxr.multilabel.label_counts`). The shape tells the task, so one call
+            serves both.
+        classes: Class names (labels of a multi-label task), in output order.
         stats: Class statistics of the training rows; needed by losses with ``needs_stats``.
         params: Parameter values by TrainConfig field name (a whole config dump will do:
             undeclared keys are ignored); missing ones take their registered default.
@@ -219,9 +283,9 @@ def build_loss(
         value, and what the loss derived (``class_weights``…).
 
     Raises:
-        ValueError: Unknown name; a parameter out of range or missing; label smoothing for a loss
-            without it; missing statistics;
-            a binary-only loss on other than two classes; counts and classes that disagree.
+        ValueError: Unknown name; a loss of the other kind of task (:func:`check_loss_task`);
+            a parameter out of range or missing; label smoothing for a loss without it; missing
+            statistics; a binary-only loss on other than two classes; counts and classes that disagree.
     """
     spec = loss_spec(name)
     params = dict(params or {})
@@ -234,9 +298,7 @@ def build_loss(
     values = {p.name: p.default if params.get(p.name) is None else params[p.name] for p in spec.params}
     check_loss_params(name, values)
     classes = tuple(classes)
-    counts = [int(c) for c in class_counts]
-    if len(counts) != len(classes):
-        raise ValueError(f"{len(counts)} class counts for {len(classes)} classes {list(classes)}.")
+    counts = _counts(name, class_counts, classes)
     if spec.binary_only and len(classes) != 2:
         raise ValueError(
             f"loss {name!r} is binary-only (one output logit) and needs 2 classes, got {len(classes)}: {list(classes)}."

@@ -148,6 +148,12 @@ class TrainConfig(BaseModel):
     focal_alpha: float = Field(0.25, description="focal loss: alpha")
     focal_gamma: float = Field(2.0, description="focal loss: gamma")
     cb_beta: float = Field(0.999, description="class-balanced loss: beta")
+    pos_weight: bool = Field(
+        False, description="bce (multi-label): weigh each label's positives by its negatives/positives"
+    )
+    gamma_pos: float = Field(0.0, description="asl (multi-label): focusing exponent of the positive terms")
+    gamma_neg: float = Field(4.0, description="asl (multi-label): focusing exponent of the negative terms")
+    asl_clip: float = Field(0.05, description="asl (multi-label): probability margin m of the negatives")
     alpha: list[float] | Literal["paper"] | None = Field(
         None, description="loss=alpha: class weights, or 'paper' for the paper's"
     )

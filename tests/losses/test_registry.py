@@ -42,6 +42,7 @@ def _alpha_param(k: int) -> dict[str, object]:
 def test_registry_declares_every_loss() -> None:
     assert tuple(LOSSES)[: len(PAPER_LOSSES)] == PAPER_LOSSES
     assert {"binary_focal", "cwbcce"} <= set(LOSSES)
+    assert [n for n, s in LOSSES.items() if s.multilabel] == ["bce", "focal_ml", "asl"]
     for name, spec in LOSSES.items():
         assert isinstance(spec, LossSpec) and spec.name == name and loss_spec(name) is spec
         assert spec.description and "\n" not in spec.description
@@ -64,8 +65,14 @@ def test_registry_declares_every_loss() -> None:
         "focal_gamma": 2.0,
         "cb_beta": 0.999,
         "alpha": None,
+        "pos_weight": False,
+        "gamma_pos": 0.0,
+        "gamma_neg": 4.0,
+        "asl_clip": 0.05,
     }
-    with pytest.raises(ValueError, match=r"loss must be one of attention, ce, wcce, .*cwbcce, got 'hinge'\.$"):
+    with pytest.raises(
+        ValueError, match=r"loss must be one of attention, ce, .*cwbcce, bce, focal_ml, asl, got 'hinge'\.$"
+    ):
         loss_spec("hinge")
 
 
@@ -104,9 +111,12 @@ def test_build_loss_defaults_undeclared_and_keywords() -> None:
         build_loss("ce", [1, 2], ("a", "b", "c"))
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("name", [n for n, s in LOSSES.items() if not s.multilabel])
 def test_every_loss_gives_a_finite_loss_and_gradient(name: str) -> None:
-    """Multi-class losses on 4 classes and on one logit (2 classes); binary ones on one logit."""
+    """Multi-class losses on 4 classes and on one logit (2 classes); binary ones on one logit.
+
+    The multi-label losses have their own tests (tests/losses/test_multilabel.py).
+    """
     spec = loss_spec(name)
     cases = [(2, 1)] if spec.binary_only else [(4, 4), (2, 1)]  # (classes, logits per image)
     gen = torch.Generator().manual_seed(0)

@@ -37,7 +37,7 @@ def test_no_loss_parameter_has_a_bound_of_its_own() -> None:
         (
             {"focal_alpha": -1.0},
             "focal_alpha: Value error, focal_alpha must be a number in (0, 1] (loss 'focal') or a number in (0, 1) "
-            "(loss 'binary_focal'), got -1.0.",
+            "(loss 'binary_focal') or a number in (0, 1) (loss 'focal_ml'), got -1.0.",
         ),
         ({"cb_beta": 1.0}, "cb_beta: Value error, cb_beta must be a number in [0, 1) (loss 'cb'), got 1.0."),
     ],
