@@ -79,6 +79,10 @@ def _resolve(csv: Path, table: pd.DataFrame, column: str, index: DatasetIndex, m
         if len(rows) == 1:
             result.append(rows[0])
             continue
+        if index.multilabel:  # no class column tells multi-label images apart
+            images = ", ".join(index.paths[r].name for r in rows)
+            raise ValueError(f"{csv}: file name {name!r} matches {len(rows)} images ({images}); name them by a 'file' "
+                             "column of paths, or rename them.")  # fmt: skip
         n_classes = len(set(index.labels[rows]))
         classes = ", ".join(dict.fromkeys(index.classes[index.labels[r]] for r in rows))
         if found is None and n_classes > 1:

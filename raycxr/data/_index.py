@@ -71,6 +71,14 @@ class DatasetIndex:
             return (self.labels == 1).sum(axis=0).astype(np.int64)
         return np.bincount(self.labels, minlength=len(self.classes))
 
+    def label_names(self, rows: np.ndarray | None = None) -> list[str]:
+        """Each image's label as text (of ``rows``, default all): its class, or multi-label its
+        positive findings joined by ``|`` (``(none)`` for none) — how records and audits write them."""
+        picked = self.labels if rows is None else self.labels[rows]
+        if not self.multilabel:
+            return [self.classes[int(y)] for y in picked]
+        return ["|".join(c for c, v in zip(self.classes, row) if v == 1) or "(none)" for row in picked]
+
     @functools.cached_property
     def stems(self) -> tuple[str, ...]:
         """File names without suffix (how the paper's fold files name images)."""

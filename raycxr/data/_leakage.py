@@ -104,7 +104,7 @@ class LeakageAudit:
                 f"index has {len(index)} rows but the audit covers {len(self.roles)}; pass the audited index."
             )
         rel = relative_files(index, root)
-        classes = np.asarray(index.classes, dtype=object)[index.labels]
+        classes = np.asarray(index.label_names(), dtype=object)
         a, b = self.pairs["row_a"].to_numpy(), self.pairs["row_b"].to_numpy()
         table = pd.DataFrame(
             {

@@ -181,7 +181,7 @@ def make_manifest(index: DatasetIndex, root: str | Path, spec: TestSpec, workers
     table = pd.DataFrame(
         {
             "file": [files[i] for i in order],
-            "class": [index.classes[index.labels[i]] for i in order],
+            "class": index.label_names(order),
             "group": [groups[i] for i in order],
             "role": np.where(test[order], "test", "dev"),
             "sha256": digests,
@@ -223,7 +223,7 @@ def _compare(manifest: Manifest, index: DatasetIndex, root: str | Path, check_ha
     present = np.array([f in row_of and index.paths[row_of[f]].is_file() for f in table["file"]], dtype=bool)
     missing = table["file"][~present].tolist()
     kept = table[present]
-    current = [index.classes[index.labels[row_of[f]]] for f in kept["file"]]
+    current = index.label_names(np.array([row_of[f] for f in kept["file"]], dtype=np.int64))
     reclassed = [f"{f} ({was} → {now})" for f, was, now in zip(kept["file"], kept["class"], current) if was != now]
     changed: list[str] = []
     if check_hashes:

@@ -195,3 +195,24 @@ def multilabel_split(
     )
     _check_training_labels(split, y, classes, "the split")
     return split
+
+
+def multilabel_holdout(
+    labels: np.ndarray,
+    fraction: float,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
+) -> np.ndarray:
+    """The rows of a held-out (test) set of ``fraction`` of the images, or of the groups, stratified by label.
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1); a label without a positive (named); too few
+            images or groups for the fraction.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the held-out fraction must lie in (0, 1), got {fraction}.")
+    y, g, r = _checked(labels, groups, None, classes)
+    unit, positive, kind = _units(y, g, r)
+    _, taken = _take(positive, fraction, seed, kind, "the test set")
+    return _rows_of(r, unit, taken)

@@ -32,6 +32,8 @@ def select_task(
     """
     if not classes and not class_map:
         return index
+    if index.multilabel:
+        return _select_labels(index, classes, class_map)
     lookup = {c.lower(): c for c in index.classes}
     mapping = {c: c for c in index.classes}
     for source, target in (class_map or {}).items():
@@ -67,4 +69,31 @@ def select_task(
         groups=None if index.groups is None else index.groups[keep],
         absent=absent,
         official_test=None if index.official_test is None else index.official_test[keep],
+    )
+
+
+def _select_labels(
+    index: DatasetIndex, labels: Sequence[str] | None, class_map: Mapping[str, str] | None
+) -> DatasetIndex:
+    """A multi-label index restricted to the columns ``labels`` (in that order); every image stays."""
+    if class_map:
+        raise ValueError(
+            "--class-map merges the classes of a single-label task; this dataset is multi-label: choose its labels "
+            "with --classes."
+        )
+    lookup = {c.lower(): j for j, c in enumerate(index.classes)}
+    columns: list[int] = []
+    for name in labels or ():
+        if name.lower() not in lookup:
+            raise ValueError(f"--classes: {name!r} is not a label of the dataset (labels: {', '.join(index.classes)}).")
+        if lookup[name.lower()] in columns:
+            raise ValueError(f"--classes names {name!r} twice.")
+        columns.append(lookup[name.lower()])
+    return DatasetIndex(
+        paths=index.paths,
+        labels=index.labels[:, columns],
+        classes=tuple(index.classes[j] for j in columns),
+        groups=index.groups,
+        absent=index.absent,
+        official_test=index.official_test,
     )

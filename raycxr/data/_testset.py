@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from raycxr.data._filelists import match_file_list
 from raycxr.data._index import DatasetIndex, relative_files
 from raycxr.data._listing import listing
+from raycxr.data._mlsplits import multilabel_holdout
 
 _MAX_GROUP_FOLDS = 20
 
@@ -98,8 +99,16 @@ def index_groups(index: DatasetIndex) -> list[str]:
 
 
 def _check_both_roles(test: np.ndarray, labels: np.ndarray, classes: Sequence[str], how: str) -> None:
-    """Every class must be in dev and (when there is a test set) in test."""
+    """Every class must be in dev and (when there is a test set) in test; multi-label: a positive of every label."""
     if not test.any():
+        return
+    if labels.ndim == 2:
+        for j, name in enumerate(classes):
+            positive = labels[:, j] == 1
+            if not (positive & test).any():
+                raise ValueError(f"The test set ({how}) has no positive of label {name!r}; every label must be tested.")
+            if not (positive & ~test).any():
+                raise ValueError(f"The dev set ({how}) has no positive of label {name!r}; nothing could learn it.")
         return
     for c, name in enumerate(classes):
         in_class = labels == c
@@ -125,6 +134,11 @@ def _fraction_test(labels: np.ndarray, classes: Sequence[str], groups: list[str]
     assert fraction is not None
     test = np.zeros(len(labels), dtype=bool)
     if fraction == 0:
+        return test
+    if labels.ndim == 2:  # multi-label: iterative stratification, of whole groups with ``group``
+        held = multilabel_holdout(labels, fraction, spec.seed, np.asarray(groups, dtype=object) if spec.group else None,
+                                  classes)  # fmt: skip
+        test[held] = True
         return test
     if not spec.group:
         # Per class, exactly round(fraction × count) images: stratified to the image.

@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from raycxr.evaluation._checks import check_labels_proba
+from raycxr.evaluation._multilabel import multilabel_metrics
 
 if TYPE_CHECKING:
     from raycxr.evaluation._decision import DecisionRule
@@ -126,7 +127,12 @@ def classification_metrics(
         proba: Class probabilities, shape ``(N, K)`` (uncalibrated: the rule's threshold is on them).
         classes: Class names, in label order.
         rule: The model's decision rule (default: arg max).
+
+    A multi-label set (``y_true`` of shape ``(N, L)``, NaN unknown; ``proba`` the labels' sigmoid
+    probabilities) gets :func:`~raycxr.evaluation.multilabel_metrics` (per-label thresholds from ``rule``).
     """
+    if np.ndim(y_true) == 2:
+        return multilabel_metrics(y_true, proba, classes, rule)
     y, p = check_labels_proba(y_true, proba)
     k = len(classes)
     labels = list(range(k))

@@ -39,6 +39,8 @@ from raycxr.data import (
     hash_index,
     leaked_test_rows,
     make_manifest,
+    multilabel_folds,
+    multilabel_split,
     predefined_splits,
     read_fold_files,
     read_manifest,
@@ -275,7 +277,12 @@ def _groups(partition: Partition, cfg: TrainConfig) -> np.ndarray | None:
 
 def dev_split(partition: Partition, cfg: TrainConfig) -> Split:
     """The search's split: train on dev, validate (early stopping, selection) on a slice of dev; no test."""
-    train, val = train_val_split(partition.dev, partition.labels, _groups(partition, cfg), cfg.val_fraction, cfg.seed)
+    groups = _groups(partition, cfg)
+    if partition.index.multilabel:  # iterative stratification of the dev images, or of its patients
+        split = multilabel_split(partition.labels, 0.0, cfg.val_fraction, cfg.seed, groups, partition.dev,
+                                 partition.classes)  # fmt: skip
+        return Split(train=split.train, val=split.val, test=partition.test[:0])
+    train, val = train_val_split(partition.dev, partition.labels, groups, cfg.val_fraction, cfg.seed)
     return Split(train=train, val=val, test=partition.test[:0])
 
 
@@ -292,7 +299,8 @@ def cv_splits(partition: Partition, cfg: TrainConfig) -> list[Split]:
         ValueError: A fold file names a test image (named), or bad folds.
     """
     if cfg.split != "predefined":
-        return stratified_folds(
+        folds = multilabel_folds if partition.index.multilabel else stratified_folds
+        return folds(
             partition.labels, cfg.folds, cfg.val_fraction, cfg.seed, _groups(partition, cfg), rows=partition.dev
         )
     predefined = read_fold_files(partition.index, fold_files_in(cfg.folds_dir), root=cfg.data)

@@ -90,6 +90,11 @@ class TrainConfig(BaseModel):
         description="two-class task with one sigmoid output: P(second class), thresholded where validation's "
         "Youden J is highest",
     )
+    uncertain: Literal["ignore", "zeros", "ones"] = Field(
+        "ignore",
+        description="multi-label datasets: an uncertain label (CheXpert's -1) is 'ignore'd (masked from the loss "
+        "and the metrics, as a label not mentioned always is), or read as negative ('zeros') or positive ('ones')",
+    )
     decision: Literal["auto", "argmax", "youden", "specificity"] = Field(
         "auto",
         description="how probabilities become a predicted class, decided on validation and kept with the weights: "

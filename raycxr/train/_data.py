@@ -11,16 +11,18 @@ from raycxr.data import (
     DatasetIndex,
     Split,
     TestSpec,
+    apply_uncertain,
     decode_dataset,
     draw_test,
     fold_files_in,
+    multilabel_folds,
     predefined_splits,
     read_dataset,
     read_fold_files,
     select_task,
     stratified_folds,
 )
-from raycxr.losses import ClassStats, class_statistics, loss_spec
+from raycxr.losses import ClassStats, check_loss_task, class_statistics, loss_spec
 from raycxr.train._config import TrainConfig
 
 
@@ -86,9 +88,8 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
         spec = TestSpec(fraction=cfg.holdout_fraction, group=cfg.split == "group", seed=cfg.seed)
         held = draw_test(index, cfg.data, spec)  # the same draw as an experiment's --test-fraction
         dev, holdout = np.flatnonzero(~held), np.flatnonzero(held)
-    splits = stratified_folds(
-        index.labels, cfg.folds, cfg.val_fraction, cfg.seed, groups, rows=dev, classes=index.classes
-    )
+    folds = multilabel_folds if index.multilabel else stratified_folds
+    splits = folds(index.labels, cfg.folds, cfg.val_fraction, cfg.seed, groups, rows=dev, classes=index.classes)
     return splits, holdout, np.zeros(0, dtype=np.int64)
 
 
@@ -102,6 +103,9 @@ def task_index(cfg: TrainConfig) -> DatasetIndex:
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     index = select_task(read_dataset(cfg.data, cfg.dataset), cfg.classes, cfg.class_map)
+    if index.multilabel:
+        return _multilabel_task(index, cfg)
+    check_loss_task(cfg.loss, multilabel=False)
     if cfg.binary and len(index.classes) != 2:
         raise ValueError(
             f"binary needs exactly two classes; the task has {len(index.classes)} ({', '.join(index.classes)}): "
@@ -112,6 +116,30 @@ def task_index(cfg: TrainConfig) -> DatasetIndex:
             f"loss {cfg.loss!r} needs two classes; the task has {len(index.classes)} ({', '.join(index.classes)})."
         )
     return index
+
+
+def _multilabel_task(index: DatasetIndex, cfg: TrainConfig) -> DatasetIndex:
+    """A multi-label task: uncertain labels by ``cfg.uncertain``; a multi-label loss and decision rule.
+
+    Raises:
+        ValueError: A single-label loss, ``binary``, a two-class decision rule, or a label with no
+            positive left (named).
+    """
+    check_loss_task(cfg.loss, multilabel=True)
+    if cfg.binary or cfg.decision in ("youden", "specificity", "argmax"):
+        what = "binary" if cfg.binary else f"decision {cfg.decision!r}"
+        raise ValueError(
+            f"{what} is for single-label tasks; this dataset is multi-label (each label gets its own threshold, "
+            "chosen on validation: leave decision at 'auto')."
+        )
+    labels = apply_uncertain(index.labels, cfg.uncertain)
+    empty = [name for name, column in zip(index.classes, labels.T) if not np.any(column == 1)]
+    if empty:
+        raise ValueError(
+            f"label(s) {', '.join(map(repr, empty))} have no positive image (uncertain {cfg.uncertain!r}); leave them "
+            "out with --classes."
+        )
+    return dataclasses.replace(index, labels=labels)
 
 
 def prepare_data(cfg: TrainConfig) -> PreparedData:

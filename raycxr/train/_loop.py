@@ -31,6 +31,7 @@ from raycxr.augment import BatchAugment
 from raycxr.data import Split
 from raycxr.evaluation import (
     BINARY_METRICS,
+    MULTILABEL_METRICS,
     SCALAR_METRICS,
     DecisionRule,
     classification_metrics,
@@ -39,6 +40,7 @@ from raycxr.evaluation import (
 )
 from raycxr.losses import ClassStats, WeightedCrossEntropy, as_class_logits, build_loss, probabilities
 from raycxr.models import AUX_LOSS_WEIGHT
+from raycxr.multilabel import label_counts
 from raycxr.optim import EMA, build_optimizer, build_schedule, ema_weights, end_epoch, per_step
 from raycxr.train._config import TrainConfig
 from raycxr.train._feed import autocast, batches, frozen_activations, place, steps_per_epoch, use_bf16
@@ -209,14 +211,17 @@ def evaluate(
     return loss, class_probabilities(logits)
 
 
-def class_probabilities(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities of class logits ``(N, K)`` as :func:`evaluate_logits` gives them."""
+def class_probabilities(logits: np.ndarray, multilabel: bool = False) -> np.ndarray:
+    """Class probabilities of class logits ``(N, K)`` as :func:`evaluate_logits` gives them; multi-label:
+    each label's sigmoid."""
+    if multilabel:
+        return torch.sigmoid(torch.from_numpy(logits)).numpy()
     return probabilities(torch.from_numpy(logits)).numpy()
 
 
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     """The scalar metrics of a metrics dict, keys prefixed (``val_f1_macro``…)."""
-    keys = ("loss", *SCALAR_METRICS, *BINARY_METRICS)
+    keys = dict.fromkeys(("loss", *SCALAR_METRICS, *BINARY_METRICS, *MULTILABEL_METRICS))
     return {f"{prefix}_{k}": float(metrics[k]) for k in keys if k in metrics}
 
 
@@ -302,7 +307,10 @@ def fit(
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
-    counts = np.bincount(labels[split.train], minlength=len(classes))
+    multilabel = labels.ndim == 2  # (N, L) label values, NaN unknown: one sigmoid output per label
+    train_labels = labels[split.train]
+    counts = label_counts(labels, split.train) if multilabel else np.bincount(train_labels, minlength=len(classes))
+    proba_of = functools.partial(class_probabilities, multilabel=multilabel)
     settings = cfg.model_dump()
     criterion, loss_info = build_loss(cfg.loss, counts.tolist(), classes, stats, settings)
     criterion = criterion.to(device)
@@ -361,7 +369,7 @@ def fit(
         return {"loss": loss, **metrics, "n": len(rows)}
 
     def decide(logits: np.ndarray) -> DecisionRule:
-        proba = class_probabilities(logits)
+        proba = proba_of(logits)
         return decide_rule(labels[split.val], proba, classes, cfg.decision, cfg.target_specificity, logits_val=logits)
 
     ood_seconds = 0.0
@@ -378,13 +386,17 @@ def fit(
         began = time.perf_counter()
         train = evaluate_features(feed.model, feed.inputs, feed.labels, feature_rows, eval_batch, device)
         val = evaluate_features(feed.model, feed.inputs, feed.labels, feed.val, eval_batch, device)
-        features = fit_feature_ood(train, labels[split.train][picked], val) if len(train) and len(val) else None
+        # Multi-label: the training features' one mean (no classes); else each class's mean.
+        groups = np.zeros(len(picked), dtype=np.int64) if multilabel else labels[split.train][picked]
+        features = fit_feature_ood(train, groups, val) if len(train) and len(val) else None
         ood_seconds += time.perf_counter() - began
         return dataclasses.replace(rule, features=features)
 
     state = FitState(model, optimizer, scheduler, ema, best_state=copy.deepcopy(model.state_dict()))
     if resume is not None:
         state.load_state_dict(resume)
+    # Model, loss, optimizer and frozen-prefix cache: reported with this process's first epoch.
+    setup_s: float | None = time.perf_counter() - start
     while state.epoch < cfg.epochs and state.epoch - state.best_epoch < cfg.patience:
         epoch = state.epoch + 1
         epoch_start = time.perf_counter()
@@ -399,7 +411,7 @@ def fit(
                 feed.model, criterion, feed.inputs, feed.labels, feed.val, eval_batch, device
             )
             rule = decide(logits)  # this epoch's weights' rule (and OOD calibration), decided on their val scores
-            val = record(loss, class_probabilities(logits), split.val, "val", rule)
+            val = record(loss, proba_of(logits), split.val, "val", rule)
             is_best = val["loss"] < state.best_loss
             if is_best:
                 state.best_loss, state.best_epoch = val["loss"], epoch
@@ -415,6 +427,8 @@ def fit(
         row["lr"] = optimizer.param_groups[0]["lr"]  # what the next step uses
         row["best_epoch"] = float(state.best_epoch)
         row["epoch_s"] = time.perf_counter() - epoch_start  # training + validation of this epoch
+        if setup_s is not None:
+            row["setup_s"], setup_s = setup_s, None
         state.epoch = epoch
         state.history.append(row)
         if on_epoch is not None:
@@ -431,7 +445,7 @@ def fit(
     # checkpoint of an older raycxr, which did not keep it).
     final_rule = DecisionRule.from_dict(state.best_rule) if state.best_rule else decide(scored["val"][2])
     results = {
-        name: record(loss, class_probabilities(logits), rows, name, final_rule)
+        name: record(loss, proba_of(logits), rows, name, final_rule)
         for name, (rows, loss, logits) in scored.items()
     }
     return FitResult(

@@ -13,7 +13,7 @@ from ray import tune
 
 from raycxr.data import Split, relative_files
 from raycxr.experiment import EXPERIMENT_FILE, RECORD_FILES, SEARCH_ROWS_FILE, TRAIN_DIR, write_atomic, write_json
-from raycxr.losses import loss_spec
+from raycxr.losses import check_loss_task, loss_spec
 from raycxr.run import (
     Partition,
     create_partition,
@@ -57,6 +57,8 @@ def run_search(settings: TuneSettings) -> SearchResult:
     else:  # the dev/test partition is made once, here, and read by everything after
         spec = settings.test_spec(group=cfg.split == "group")
         partition = create_partition(cfg, spec, plan.directory, settings.dedupe)
+    for loss in plan.space.possible_values("loss", plan.base):  # each a loss of the data's kind of task
+        check_loss_task(loss, partition.index.multilabel)
     if settings.nested:
         outer_folds(partition, cfg, settings.nested)  # enough groups for the outer folds, before Ray starts
     split = dev_split(partition, cfg)  # trials train and select on dev; they never see a test row
