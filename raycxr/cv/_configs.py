@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from raycxr.experiment import read_record, read_trials, trial_config
+from raycxr.experiment import check_single_label, read_record, read_trials, trial_config
 from raycxr.tune import PAPER_POINT, SearchSpace
 
 #: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss (the
@@ -105,7 +105,9 @@ def read_experiment(directory: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     Raises:
         ValueError: Not a raycxr experiment folder.
     """
-    return read_record(directory), read_trials(directory)
+    record = read_record(directory)
+    check_single_label(record, directory, "raycxr.cv")
+    return record, read_trials(directory)
 
 
 def top_trials(trials: pd.DataFrame, metric: str, mode: str, k: int, directory: Path) -> pd.DataFrame:

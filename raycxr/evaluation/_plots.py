@@ -9,19 +9,31 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from raycxr.evaluation._calibration import expected_calibration_error, reliability_curve
 from raycxr.evaluation._checks import check_labels_proba, check_n_bins
 from raycxr.evaluation._precision_recall import _class_names, precision_recall_curves
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure(**kwargs: object) -> Figure:
+    """A matplotlib figure; matplotlib is imported here, when a figure is drawn (0.5 s a process: every search
+    trial imports this package and never draws)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
 
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     fig.savefig(path, format="png", dpi=120)
     return path
@@ -67,7 +79,7 @@ def plot_reliability(
     names = _class_names(class_names, k)
     cols = min(k, 4)
     rows = math.ceil(k / cols)
-    fig = Figure(figsize=(3.2 * cols, 3.2 * rows + 0.5), layout="constrained")
+    fig = _figure(figsize=(3.2 * cols, 3.2 * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for c in range(k):
         ax = axes[c]
@@ -101,7 +113,7 @@ def plot_precision_recall(
     """
     curves = precision_recall_curves(y_true, proba)
     names = _class_names(class_names, len(curves))
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    fig = _figure(figsize=(5.5, 4.5), layout="constrained")
     ax = fig.subplots()
     for k, curve in curves.items():
         (line,) = ax.step(

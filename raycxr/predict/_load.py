@@ -38,6 +38,7 @@ from raycxr.experiment import (
     TRIALS_FILE,
     CVFolder,
     Experiment,
+    check_single_label,
     read_record,
     read_selection,
     read_trials,
@@ -187,6 +188,7 @@ def experiment_classes(folder: Path, record: dict[str, Any]) -> tuple[str, ...]:
 def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.device) -> LoadedModel:
     try:
         record = read_record(folder)
+        check_single_label(record, folder, "predict / export")
     except ValueError as error:
         raise ModelError(str(error)) from None
     if trial is None:

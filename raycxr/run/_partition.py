@@ -108,7 +108,9 @@ def _audit(index: DatasetIndex, manifest: Manifest, cfg: TrainConfig, out: Path)
     return result.summary()
 
 
-def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: bool = False) -> Partition:
+def create_partition(
+    cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: bool = False, losses: Sequence[str] | None = None
+) -> Partition:
     """Index, decode, (de-duplicate), partition and audit the data of a new experiment.
 
     Writes ``directory/splits.csv`` and ``directory/leakage.csv``. With ``dedupe``, one
@@ -121,7 +123,7 @@ def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: 
     """
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
-    index, images = _decode(task_index(cfg), cfg)
+    index, images = _decode(task_index(cfg, losses), cfg)  # the task (and each loss for it) checked first
     note = ""
     if dedupe:
         keep = dedupe_rows(len(index), _duplicate_pairs(index, hash_index(index), cfg))
@@ -139,7 +141,7 @@ def create_partition(cfg: TrainConfig, spec: TestSpec, directory: Path, dedupe: 
     return Partition(images, index, dev, test, manifest, summary)
 
 
-def load_partition(cfg: TrainConfig, directory: Path) -> Partition:
+def load_partition(cfg: TrainConfig, directory: Path, losses: Sequence[str] | None = None) -> Partition:
     """The experiment's partition, checked against the data on disk.
 
     Raises:
@@ -155,7 +157,7 @@ def load_partition(cfg: TrainConfig, directory: Path) -> Partition:
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     manifest = read_manifest(path)
-    index = task_index(cfg)
+    index = task_index(cfg, losses)
     verify_manifest(manifest, index, cfg.data)
     listed = set(manifest.table["file"])
     index = index.subset(np.array([f in listed for f in relative_files(index, cfg.data)], dtype=bool))

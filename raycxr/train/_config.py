@@ -254,6 +254,23 @@ class TrainConfig(BaseModel):
         get_backbone(value)  # ValueError listing the choices
         return value
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``A,B`` (as ``--set classes=A,B`` gives it) is the list ``[A, B]``."""
+        return [name.strip() for name in value.split(",")] if isinstance(value, str) else value
+
+    @field_validator("class_map", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        """``A=X,B=X`` (as ``--set class_map=A=X,B=X`` gives it) is the mapping ``{A: X, B: X}``."""
+        if not isinstance(value, str):
+            return value
+        pairs = [item.partition("=") for item in value.split(",")]
+        if any(not sep or not a.strip() or not b.strip() for a, sep, b in pairs):
+            raise ValueError(f"class_map: expected CLASS=NEW[,CLASS=NEW…], got {value!r}")
+        return {a.strip(): b.strip() for a, _, b in pairs}
+
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:

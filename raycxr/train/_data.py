@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -93,28 +94,36 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
     return splits, holdout, np.zeros(0, dtype=np.int64)
 
 
-def task_index(cfg: TrainConfig) -> DatasetIndex:
+def task_index(cfg: TrainConfig, losses: Sequence[str] | None = None) -> DatasetIndex:
     """The dataset index of ``cfg``'s task (its ``classes`` and ``class_map``), read by ``cfg.dataset``.
 
+    Args:
+        cfg: The settings of the task.
+        losses: The losses its runs may train with (a search's every possible one); default ``cfg.loss``.
+            Each is checked against the task (its kind, its number of classes) before any image is decoded.
+
     Raises:
-        ValueError: No dataset, one its adapter refuses, an unknown class, or ``binary``
-            without exactly two classes.
+        ValueError: No dataset, one its adapter refuses, an unknown class, ``binary`` without
+            exactly two classes, or a loss for another kind of task.
     """
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     index = select_task(read_dataset(cfg.data, cfg.dataset), cfg.classes, cfg.class_map)
+    losses = [cfg.loss] if losses is None else list(losses)
+    for loss in losses:
+        check_loss_task(loss, multilabel=index.multilabel)
     if index.multilabel:
         return _multilabel_task(index, cfg)
-    check_loss_task(cfg.loss, multilabel=False)
     if cfg.binary and len(index.classes) != 2:
         raise ValueError(
             f"binary needs exactly two classes; the task has {len(index.classes)} ({', '.join(index.classes)}): "
             "choose two with --classes or merge with --class-map."
         )
-    if loss_spec(cfg.loss).binary_only and len(index.classes) != 2:
-        raise ValueError(
-            f"loss {cfg.loss!r} needs two classes; the task has {len(index.classes)} ({', '.join(index.classes)})."
-        )
+    for loss in losses:
+        if loss_spec(loss).binary_only and len(index.classes) != 2:
+            raise ValueError(
+                f"loss {loss!r} needs two classes; the task has {len(index.classes)} ({', '.join(index.classes)})."
+            )
     return index
 
 
@@ -125,7 +134,6 @@ def _multilabel_task(index: DatasetIndex, cfg: TrainConfig) -> DatasetIndex:
         ValueError: A single-label loss, ``binary``, a two-class decision rule, or a label with no
             positive left (named).
     """
-    check_loss_task(cfg.loss, multilabel=True)
     if cfg.binary or cfg.decision in ("youden", "specificity", "argmax"):
         what = "binary" if cfg.binary else f"decision {cfg.decision!r}"
         raise ValueError(

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from raycxr.tune._objectives import FEASIBLE, FINISHED, PARETO, Objective, annotate, parse_objectives
 
@@ -57,6 +56,8 @@ def plot_pareto(
     on_front = done[PARETO].astype(bool)
     ok = done[FEASIBLE].astype(bool) if FEASIBLE in done else pd.Series(True, index=done.index)
     pairs = list(itertools.combinations(goals, 2))
+    from matplotlib.figure import Figure  # here: every search trial imports raycxr.tune and never plots
+
     figure = Figure(figsize=(5.5 * len(pairs), 4.5), layout="constrained")
     axes = figure.subplots(1, len(pairs), squeeze=False)[0]
     for ax, (y, x) in zip(axes, pairs):  # the first objective (accuracy, usually) up the y axis

@@ -13,7 +13,7 @@ from ray import tune
 
 from raycxr.data import Split, relative_files
 from raycxr.experiment import EXPERIMENT_FILE, RECORD_FILES, SEARCH_ROWS_FILE, TRAIN_DIR, write_atomic, write_json
-from raycxr.losses import check_loss_task, loss_spec
+from raycxr.losses import loss_spec
 from raycxr.run import (
     Partition,
     create_partition,
@@ -52,17 +52,16 @@ def run_search(settings: TuneSettings) -> SearchResult:
     sizes = plan.space.possible_values("image_size", plan.base)
     if cfg.image_size not in sizes:  # searched: the partition (and its audit) at the smallest size
         cfg = cfg.model_copy(update={"image_size": min(sizes)})
+    losses = plan.space.possible_values("loss", plan.base)  # each checked against the task before decoding
     if settings.resume:
-        partition = load_partition(cfg, plan.directory)
+        partition = load_partition(cfg, plan.directory, losses)
     else:  # the dev/test partition is made once, here, and read by everything after
         spec = settings.test_spec(group=cfg.split == "group")
-        partition = create_partition(cfg, spec, plan.directory, settings.dedupe)
-    for loss in plan.space.possible_values("loss", plan.base):  # each a loss of the data's kind of task
-        check_loss_task(loss, partition.index.multilabel)
+        partition = create_partition(cfg, spec, plan.directory, settings.dedupe, losses)
     if settings.nested:
         outer_folds(partition, cfg, settings.nested)  # enough groups for the outer folds, before Ray starts
     split = dev_split(partition, cfg)  # trials train and select on dev; they never see a test row
-    attention = any(loss_spec(name).needs_stats for name in plan.space.possible_values("loss", plan.base))
+    attention = any(loss_spec(name).needs_stats for name in losses)
     stats = split_statistics(partition, split, cfg) if attention else None
     _write_search_rows(plan.directory, partition, split, cfg)
     quiet = not settings.verbose
@@ -76,6 +75,8 @@ def run_search(settings: TuneSettings) -> SearchResult:
                 "space": plan.space.model_dump(mode="json"),
                 "classes": list(partition.classes),  # in label (output) order: what every model predicts
             }
+            if partition.index.multilabel:
+                record["multilabel"] = True  # classes are labels, each with its own sigmoid output
             if plan.points:
                 record["enqueued"] = list(plan.points)  # what --enqueue ran first (a file may change later)
             write_json(plan.directory / EXPERIMENT_FILE, record)
