@@ -23,8 +23,8 @@ perceptual hashing, and the rest of :func:`raycxr.run.create_partition` (manifes
 the peak resident memory (``ru_maxrss``; ``rss_imports_mib`` is that after the imports, before
 any work) and the peak Python allocation (tracemalloc) of the driver. Without ``--data`` one
 synthetic set of the largest count is generated first at ``--size`` px (64 px files: 200 000
-of them take a while and ~1 GB); each count indexes the first ``count`` files through a CSV.
-Every count starts from a cold cache directory.
+of them take a while and ~1 GB); each count indexes its files through a CSV.
+Every count starts from a cold cache directory and indexes a seeded random sample of ``count`` of the files.
 """
 
 from __future__ import annotations
@@ -213,9 +213,10 @@ def scale(args: argparse.Namespace) -> None:
     for count in counts:
         if count > len(index):
             raise SystemExit(f"--counts {count}: {data} has only {len(index)} images.")
-        csv = work / f"first{count}.csv"
-        labels = [index.classes[k] for k in index.labels[:count]]
-        pd.DataFrame({"path": [str(p) for p in index.paths[:count]], "label": labels}).to_csv(csv, index=False)
+        csv = work / f"sample{count}.csv"
+        rows_ = np.sort(np.random.default_rng(0).permutation(len(index))[:count])  # every class, in proportion
+        labels = [index.classes[k] for k in index.labels[rows_]]
+        pd.DataFrame({"path": [str(index.paths[r]) for r in rows_], "label": labels}).to_csv(csv, index=False)
         command = [sys.executable, __file__, "--scale-one", "--csv", str(csv), "--size", str(args.size)]
         if args.budget_gb:
             command += ["--budget-gb", str(args.budget_gb)]

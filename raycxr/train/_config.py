@@ -119,6 +119,11 @@ class TrainConfig(BaseModel):
         description="fraction held out from all folds as a final test set: round(fraction x count) images of each "
         "class, 0 or in (0, 0.5] (drawn as an experiment's --test-fraction)",
     )
+    holdout_official: bool = Field(
+        False,
+        description="hold out the dataset's own test split (COVIDx test.txt, NIH test_list.txt, …) from all folds "
+        "as the final test set (as a search's --test-split official)",
+    )
     folds_dir: Path | None = Field(
         None, description="folder of fold*.csv files ('FILE NAME' column) for split=predefined"
     )
@@ -358,6 +363,10 @@ class TrainConfig(BaseModel):
             raise ValueError(f"fold must be below folds ({self.folds}), got {self.fold}.")
         if self.split == "predefined" and self.folds_dir is None:
             raise ValueError("split 'predefined' needs folds_dir (a folder of fold*.csv files).")
+        if self.holdout_official and self.holdout_fraction > 0:
+            raise ValueError("give holdout_official or holdout_fraction, not both.")
+        if self.holdout_official and self.split == "predefined":
+            raise ValueError("holdout_official: the predefined folds (folds_dir) decide every image's role already.")
         check_image_size(self.image_size, self.backbone)
         settings = self.model_dump()
         check_loss_params(self.loss, loss_params(self.loss, settings))

@@ -13,6 +13,7 @@ from raycxr.data import (
     Split,
     TestSpec,
     apply_uncertain,
+    check_dataset_use,
     decode_dataset,
     draw_test,
     fold_files_in,
@@ -20,6 +21,7 @@ from raycxr.data import (
     predefined_splits,
     read_dataset,
     read_fold_files,
+    resolve_dataset,
     select_task,
     stratified_folds,
 )
@@ -83,10 +85,14 @@ def make_splits(index: DatasetIndex, cfg: TrainConfig) -> tuple[list[Split], np.
         groups = index.groups
     holdout = np.zeros(0, dtype=np.int64)
     dev = np.arange(len(index))
-    if cfg.holdout_fraction > 0:
+    if cfg.holdout_fraction > 0 or cfg.holdout_official:
         if cfg.data is None:
-            raise ValueError("holdout_fraction needs the dataset's root (--data PATH).")
-        spec = TestSpec(fraction=cfg.holdout_fraction, group=cfg.split == "group", seed=cfg.seed)
+            raise ValueError("a holdout needs the dataset's root (--data PATH).")
+        group = cfg.split == "group"
+        if cfg.holdout_official:
+            spec = TestSpec(official=True, group=group)
+        else:
+            spec = TestSpec(fraction=cfg.holdout_fraction, group=group, seed=cfg.seed)
         held = draw_test(index, cfg.data, spec)  # the same draw as an experiment's --test-fraction
         dev, holdout = np.flatnonzero(~held), np.flatnonzero(held)
     folds = multilabel_folds if index.multilabel else stratified_folds
@@ -161,6 +167,7 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
     if cfg.data is None:
         raise ValueError("No dataset given (--data PATH).")
     cfg.check()
+    check_dataset_use(resolve_dataset(cfg.data, cfg.dataset), cfg.holdout_official, cfg.split == "group")
     index = task_index(cfg)
     make_splits(index, cfg)  # cheap: fails on bad fold files before the costly decode
     decoded = decode_dataset(index, cfg.image_size, cfg.interpolation, cfg.cache_dir, cfg.skip_bad, resize=cfg.resize)
