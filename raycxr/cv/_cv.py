@@ -50,7 +50,7 @@ from raycxr.experiment import (
     SUMMARY_FILE,
     Experiment,
 )
-from raycxr.losses import loss_spec
+from raycxr.losses import check_loss_task, loss_spec
 from raycxr.models import check_weights
 from raycxr.run import (
     Partition,
@@ -138,8 +138,10 @@ class CVResult:
     selected_by: str = "mean CV macro-F1"  #: the selection criterion in words (:func:`selection_words`)
 
 
-def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str, dict[str, Any]]) -> TrainConfig:
-    """The data/split configuration of the CV, every configuration checked with it.
+def _train_config(
+    settings: CVSettings, search: TuneSettings, configs: dict[str, dict[str, Any]], multilabel: bool = False
+) -> TrainConfig:
+    """The data/split configuration of the CV, every configuration checked with it (its loss against the task).
 
     Raises:
         ValueError: Bad folds or a configuration that cannot train (one line, naming it).
@@ -158,6 +160,7 @@ def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str,
     for name, values in configs.items():
         try:
             checked = TrainConfig(**{**values, **split, "data": data}).check()
+            check_loss_task(checked.loss, multilabel)
             if (checked.backbone, checked.weights) not in weights_checked:
                 check_weights(checked.backbone, checked.weights)
                 weights_checked.add((checked.backbone, checked.weights))
@@ -181,7 +184,8 @@ def run_cv(settings: CVSettings) -> CVResult:
     metric = search.metric or space.search.metric or DEFAULT_METRIC
     mode = search.mode or space.search.mode or ("min" if metric.endswith("loss") else "max")
     data = search.data if search.data is not None else demo_data(search)
-    task = task_index(TrainConfig(**{**space.fixed, **search_base(record), "data": data}))
+    # The task (its classes, its kind); each configuration's loss is checked against it in _train_config.
+    task = task_index(TrainConfig(**{**space.fixed, **search_base(record), "data": data}), losses=())
     multilabel = task.multilabel
     names = baseline_names(settings.baselines or default_baselines(multilabel), len(task.classes), multilabel)
     configs = configurations(record, trials, metric, mode, settings.top_k, names, directory)
@@ -191,7 +195,7 @@ def run_cv(settings: CVSettings) -> CVResult:
     configs = {name: {**values, **overrides} for name, values in configs.items()}
     if settings.folds_csv is not None and settings.folds is not None:
         raise ValueError("give --folds or --folds-csv, not both (the fold files decide the number of folds).")
-    cfg = _train_config(settings, search, configs)
+    cfg = _train_config(settings, search, configs, task.multilabel)
     scaling = settings.scaling()
     if cfg.data is None:
         cfg = cfg.model_copy(update={"data": demo_data(search)})
