@@ -284,11 +284,17 @@ def _final_section_multilabel(final: FinalTest, context: dict[str, Any]) -> list
         mark = " (selected)" if config == final.selected else ""
         ece = calibration.loc[config, "ece_label_mean"]
         lines.append(f"| {config}{mark} | " + " | ".join(_ci_cells(metrics, config, shown)) + f" | {ece:.3f} |")
-    units, notes = _resampled(final.metrics)
+    designs = final.metrics.dropna(subset=["unit"]) if "unit" in final.metrics else final.metrics.iloc[:0]
+    units = "; ".join(dict.fromkeys(designs["unit"]))
+    parts = (part for n in final.metrics.get("note", pd.Series(dtype=str)).dropna() for part in str(n).split("; "))
+    design_notes = sorted({part for part in parts if part and "undefined" not in part})
     lines += [
         "",
         f"CIs: percentile bootstrap resampling the unit the test set was drawn by ({units or 'none'}), every "
-        "metric of a configuration from the same resamples" + (f"; {'; '.join(notes)}" if notes else "") + ". "
+        "metric of every configuration from the same resamples"
+        + (f"; {'; '.join(design_notes)}" if design_notes else "")
+        + ". A value undefined on a resample (a label without a known positive in it) is left out of its interval "
+        "(`resamples` in `test_metrics.csv`: those used). "
         "Labels are predicted by each configuration's per-label thresholds (chosen on its validation slice), as "
         "`predict` does; macro averages are over the labels with a defined value. Files: `test_metrics.csv`, "
         "`test_per_label.csv`, `test_calibration.csv`.",
