@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from raycxr.cv._configs import (
     BASELINES,
+    MULTILABEL_BASELINES,
     PAPER,
     PUBLISHED_TABLE1,
     REFERENCE,
+    SELECTION_METRIC,
     TABLE1,
     baseline_names,
     configurations,
     read_experiment,
+    selection_metric,
     top_trials,
 )
 from raycxr.cv._cv import CVResult, CVSettings, run_cv
@@ -19,9 +22,11 @@ from raycxr.cv._stats import PairedTest, corrected_resampled_ttest
 
 __all__ = [
     "BASELINES",
+    "MULTILABEL_BASELINES",
     "PAPER",
     "PUBLISHED_TABLE1",
     "REFERENCE",
+    "SELECTION_METRIC",
     "TABLE1",
     "CVResult",
     "CVSettings",
@@ -33,6 +38,7 @@ __all__ = [
     "folds_table",
     "read_experiment",
     "run_cv",
+    "selection_metric",
     "summary_table",
     "top_trials",
 ]

@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_config_options(parser, CVSettings, skip=("experiment",))
     args = parser.parse_args(argv)
     result = run_from_args(parser, args, CVSettings, run_cv)
-    print(f"Selected by mean CV macro-F1 inside dev: {result.best}. Report: {result.report}", flush=True)
+    print(f"Selected by {result.selected_by} inside dev: {result.best}. Report: {result.report}", flush=True)
     if (result.out / SELECTION_FILE).is_file() and read_json(result.out / SELECTION_FILE).get("refits"):
         print(f"Use its refit (the weights its test table scored): python -m raycxr.predict {result.out} IMAGES")
 

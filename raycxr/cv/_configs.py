@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from raycxr.experiment import check_single_label, read_record, read_trials, trial_config
+from raycxr.experiment import read_record, read_trials, trial_config
+from raycxr.losses import loss_spec
 from raycxr.tune import PAPER_POINT, SearchSpace
 
 #: The paper's configuration (Roy & Khurana): Mobile Freeze-Net with the attention loss (the
@@ -69,17 +70,56 @@ COURSE_MULTICLASS: dict[str, dict[str, Any]] = {
     "course-mobilenet_v1": RECIPE | {"backbone": "mobilenet_v1", "weights": "imagenet", "freeze_ratio": 0.0,
                                      "head": "mlp", "loss": "ce", "normalize": "imagenet"},
 }  # fmt: skip
-BASELINES: dict[str, dict[str, Any]] = PAPER_BASELINES | TABLE1 | COURSE_BINARY | COURSE_MULTICLASS
+#: A multi-label task's baseline: plain BCE with the search's fixed settings (the usual CXR14 / CheXpert recipe).
+MULTILABEL_BASELINES: dict[str, dict[str, Any]] = {"bce": {"loss": "bce", "pos_weight": False}}
+BASELINES: dict[str, dict[str, Any]] = (
+    PAPER_BASELINES | TABLE1 | COURSE_BINARY | COURSE_MULTICLASS | MULTILABEL_BASELINES
+)
 #: ``--baselines`` set names → their rows (``course`` depends on the task's number of classes).
 BASELINE_SETS = ("all", "none", "table1", "course")
 REFERENCE = "paper"
+#: A multi-label experiment's reference: its baseline when evaluated, else the selected configuration.
+MULTILABEL_REFERENCE = "bce"
+#: The CV's selection criterion by task (``multilabel`` → metric): the mean over the folds inside dev of
+#: macro-F1 for a single-label task (the paper's); of the macro AUC for a multi-label one, which needs no
+#: threshold: each label's F1 depends on a threshold chosen on a small validation slice, its AUC does not,
+#: and macro AUC is the figure multi-label chest X-ray work reports (CheXNet, CheXpert).
+SELECTION_METRIC = {False: "f1_macro", True: "auc_ovr_macro"}
+_METRIC_WORDS = {"f1_macro": "macro-F1", "auc_ovr_macro": "macro AUC"}
 
 
-def baseline_names(value: str, num_classes: int | None = None) -> list[str]:
+def selection_metric(multilabel: bool) -> str:
+    """The metric whose mean over the CV folds selects the configuration (see :data:`SELECTION_METRIC`)."""
+    return SELECTION_METRIC[multilabel]
+
+
+def metric_words(multilabel: bool) -> str:
+    """The selection metric in words: ``macro-F1`` or ``macro AUC``."""
+    return _METRIC_WORDS[selection_metric(multilabel)]
+
+
+def selection_words(multilabel: bool) -> str:
+    """The selection criterion in words: ``mean CV macro AUC``."""
+    return f"mean CV {metric_words(multilabel)}"
+
+
+def default_baselines(multilabel: bool) -> str:
+    """``--baselines`` when not given: the paper's four for a single-label task, none for a multi-label one
+    (the paper's configurations train with single-label losses)."""
+    return "none" if multilabel else "all"
+
+
+def baseline_names(value: str, num_classes: int | None = None, multilabel: bool | None = None) -> list[str]:
     """``all`` (the paper's four) / ``none`` / ``table1`` / ``course`` / ``a,b`` → the baseline names.
 
+    Args:
+        value: The ``--baselines`` value.
+        num_classes: The task's number of classes (``course`` picks its rows by it).
+        multilabel: The task's kind, when known: each baseline's loss must fit it.
+
     Raises:
-        ValueError: An unknown name (the message lists the choices).
+        ValueError: An unknown name (the message lists the choices), or a baseline whose loss does
+            not fit the task (one line naming the baseline, its loss and the task).
     """
     names: list[str] = []
     for item in (v.strip() for v in value.split(",")):
@@ -96,7 +136,16 @@ def baseline_names(value: str, num_classes: int | None = None) -> list[str]:
                 f"unknown baseline {item!r}; expected a set ({', '.join(BASELINE_SETS)}) or a comma list of "
                 f"{', '.join(BASELINES)}"
             )
-    return list(dict.fromkeys(names))
+    names = list(dict.fromkeys(names))
+    if multilabel is not None:
+        for name in names:
+            loss = BASELINES[name]["loss"]
+            if loss_spec(loss).multilabel != multilabel:
+                kind, task = ("single-label", "multi-label") if multilabel else ("multi-label", "single-label")
+                fits = "none or bce" if multilabel else "none, all, table1, course or a name"
+                raise ValueError(f"--baselines: {name!r} trains with loss {loss!r}, which is {kind}; this experiment "
+                                 f"is {task}: use --baselines {fits}.")  # fmt: skip
+    return names
 
 
 def read_experiment(directory: Path) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -105,9 +154,7 @@ def read_experiment(directory: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     Raises:
         ValueError: Not a raycxr experiment folder.
     """
-    record = read_record(directory)
-    check_single_label(record, directory, "raycxr.cv")
-    return record, read_trials(directory)
+    return read_record(directory), read_trials(directory)
 
 
 def top_trials(trials: pd.DataFrame, metric: str, mode: str, k: int, directory: Path) -> pd.DataFrame:

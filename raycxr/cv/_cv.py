@@ -12,8 +12,20 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from raycxr.cv._configs import BASELINES, REFERENCE, baseline_names, configurations, read_experiment, search_base
+from raycxr.cv._configs import (
+    BASELINES,
+    MULTILABEL_REFERENCE,
+    REFERENCE,
+    baseline_names,
+    configurations,
+    default_baselines,
+    read_experiment,
+    search_base,
+    selection_metric,
+    selection_words,
+)
 from raycxr.cv._final import Predictions, final_test
+from raycxr.cv._final_multilabel import final_test_multilabel
 from raycxr.cv._refits import KeepRefits, restore_refit_states, write_refits, write_selection
 from raycxr.cv._report import (
     comparisons_table,
@@ -27,7 +39,7 @@ from raycxr.cv._report import (
     write_report,
 )
 from raycxr.cv._run import CVData, FoldRun, execute
-from raycxr.data import content_hash, relative_files
+from raycxr.data import AUTO, content_hash, get_dataset, relative_files
 from raycxr.experiment import (
     COMPARISONS_FILE,
     CV_ROWS_FILE,
@@ -38,7 +50,7 @@ from raycxr.experiment import (
     SUMMARY_FILE,
     Experiment,
 )
-from raycxr.losses import loss_spec
+from raycxr.losses import check_loss_task, loss_spec
 from raycxr.models import check_weights
 from raycxr.run import (
     Partition,
@@ -68,10 +80,11 @@ class CVSettings(BaseModel):
     split: Literal["stratified", "group"] | None = Field(
         None, description="fold kind when no --folds-csv (default: the search's)"
     )
-    baselines: str = Field(
-        "all",
-        description="baselines to add: 'all' (the paper's four), 'table1' (the paper's Table 1 systems), 'course' "
-        f"(the CS 542 report's), 'none', or a comma list of names ({', '.join(BASELINES)})",
+    baselines: str | None = Field(
+        None,
+        description="baselines to add: 'all' (the paper's four; the default for a single-label task), 'table1' (the "
+        "paper's Table 1 systems), 'course' (the CS 542 report's), 'none' (the default for a multi-label task), or a "
+        f"comma list of names ({', '.join(BASELINES)}; 'bce' is the multi-label one)",
     )
     workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per (configuration, fold) run")
     cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per worker (0 only with GPUs, function path)")
@@ -96,8 +109,9 @@ class CVSettings(BaseModel):
 
     @field_validator("baselines")
     @classmethod
-    def _known_baselines(cls, value: str) -> str:
-        baseline_names(value)  # ValueError naming an unknown one
+    def _known_baselines(cls, value: str | None) -> str | None:
+        if value is not None:
+            baseline_names(value)  # ValueError naming an unknown one
         return value
 
     def overrides(self) -> dict[str, Any]:
@@ -121,10 +135,13 @@ class CVResult:
     runs: list[FoldRun]
     best: str
     report: Path
+    selected_by: str = "mean CV macro-F1"  #: the selection criterion in words (:func:`selection_words`)
 
 
-def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str, dict[str, Any]]) -> TrainConfig:
-    """The data/split configuration of the CV, every configuration checked with it.
+def _train_config(
+    settings: CVSettings, search: TuneSettings, configs: dict[str, dict[str, Any]], multilabel: bool = False
+) -> TrainConfig:
+    """The data/split configuration of the CV, every configuration checked with it (its loss against the task).
 
     Raises:
         ValueError: Bad folds or a configuration that cannot train (one line, naming it).
@@ -143,6 +160,7 @@ def _train_config(settings: CVSettings, search: TuneSettings, configs: dict[str,
     for name, values in configs.items():
         try:
             checked = TrainConfig(**{**values, **split, "data": data}).check()
+            check_loss_task(checked.loss, multilabel)
             if (checked.backbone, checked.weights) not in weights_checked:
                 check_weights(checked.backbone, checked.weights)
                 weights_checked.add((checked.backbone, checked.weights))
@@ -166,8 +184,10 @@ def run_cv(settings: CVSettings) -> CVResult:
     metric = search.metric or space.search.metric or DEFAULT_METRIC
     mode = search.mode or space.search.mode or ("min" if metric.endswith("loss") else "max")
     data = search.data if search.data is not None else demo_data(search)
-    task = task_index(TrainConfig(**{**space.fixed, **search_base(record), "data": data}))
-    names = baseline_names(settings.baselines, len(task.classes))
+    # The task (its classes, its kind); each configuration's loss is checked against it in _train_config.
+    task = task_index(TrainConfig(**{**space.fixed, **search_base(record), "data": data}), losses=())
+    multilabel = task.multilabel
+    names = baseline_names(settings.baselines or default_baselines(multilabel), len(task.classes), multilabel)
     configs = configurations(record, trials, metric, mode, settings.top_k, names, directory)
     if not configs:
         raise ValueError("nothing to cross-validate: --top-k 0 and --baselines none.")
@@ -175,7 +195,7 @@ def run_cv(settings: CVSettings) -> CVResult:
     configs = {name: {**values, **overrides} for name, values in configs.items()}
     if settings.folds_csv is not None and settings.folds is not None:
         raise ValueError("give --folds or --folds-csv, not both (the fold files decide the number of folds).")
-    cfg = _train_config(settings, search, configs)
+    cfg = _train_config(settings, search, configs, task.multilabel)
     scaling = settings.scaling()
     if cfg.data is None:
         cfg = cfg.model_copy(update={"data": demo_data(search)})
@@ -254,6 +274,21 @@ def _saliency(
     )  # fmt: skip
 
 
+def _reference(multilabel: bool, names: list[str], selected: str) -> str:
+    """The configuration the others are compared with: the paper's (single-label); a multi-label task's
+    baseline when evaluated, else the selected configuration."""
+    if not multilabel:
+        return REFERENCE
+    return MULTILABEL_REFERENCE if MULTILABEL_REFERENCE in names else selected
+
+
+def _group_name(search: TuneSettings) -> str:
+    """What one group of the dataset is, for the intervals' unit: ``patient`` when its groups are patients."""
+    if search.dataset == AUTO:
+        return "group"
+    return "patient" if get_dataset(search.dataset)[0].groups.startswith("patients") else "group"
+
+
 def _report(
     directory: Path,
     runs: list[FoldRun],
@@ -268,21 +303,24 @@ def _report(
     cv = experiment.cv
     out = cv.directory
     labels, classes = partition.labels, partition.classes
+    multilabel = partition.index.multilabel
+    criterion = selection_metric(multilabel)
     _write_rows(out, runs, partition, Path(cfg.data))
     cv_runs = [r for r in runs if not r.refit]
     refits = [r for r in runs if r.refit and r.evaluation is not None and r.rule is not None]
     restore_refit_states(cv, refits)
-    folds = folds_table(cv_runs, classes)
+    folds = folds_table(cv_runs, classes, multilabel)
     summary = summary_table(folds)
     names = list(dict.fromkeys(r.config for r in runs))
-    comparisons = comparisons_table(folds, cv_runs, REFERENCE)
+    score = summary[(summary["set"] == "test") & (summary["metric"] == criterion)].set_index("config")["mean"]
+    if not len(score):
+        raise ValueError(f"every cross-validation run failed; see {out}.")
+    selected = str(score.idxmax())  # chosen on dev: the test set plays no part in the choice
+    reference = _reference(multilabel, names, selected)
+    comparisons = comparisons_table(folds, cv_runs, reference)
     folds.to_csv(out / FOLDS_FILE, index=False)
     summary.to_csv(out / SUMMARY_FILE, index=False)
     comparisons.to_csv(out / COMPARISONS_FILE, index=False)
-    f1 = summary[(summary["set"] == "test") & (summary["metric"] == "f1_macro")].set_index("config")["mean"]
-    if not len(f1):
-        raise ValueError(f"every cross-validation run failed; see {out}.")
-    selected = str(f1.idxmax())  # chosen on dev: the test set plays no part in the choice
     final = None
     if refits:
         predictions = [
@@ -300,21 +338,29 @@ def _report(
         ]
         chosen = selected if any(p.config == selected for p in predictions) else predictions[0].config
         drawn_by = search.test_drawn_by(group=cfg.split == "group")
-        final = final_test(predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap, cfg.seed,
-                           drawn_by, leaked_test(directory, partition, cfg))  # fmt: skip
+        leaked = leaked_test(directory, partition, cfg)
+        if multilabel:
+            final = final_test_multilabel(predictions, classes, partition.groups, reference, chosen, out,
+                                          settings.bootstrap, cfg.seed, drawn_by, leaked,
+                                          _group_name(search))  # fmt: skip
+        else:
+            final = final_test(predictions, classes, partition.groups, REFERENCE, chosen, out, settings.bootstrap,
+                               cfg.seed, drawn_by, leaked)  # fmt: skip
     done = {name for name in names if any(r.config == name and r.metrics for r in cv_runs)}
-    figures = {
-        "Confusion matrices (CV)": [
+    figures = {  # a multi-label task has no confusion matrix (an image has several labels) nor one class to colour by
+        "Confusion matrices (CV)": [] if multilabel else [
             plot_confusion(cv_runs, n, classes, out / f"confusion_{n}.png") for n in names if n in done
         ],
         "ROC curves (CV)": [plot_roc(cv_runs, n, labels, classes, out / f"roc_{n}.png") for n in names if n in done],
         "Learning curves": [plot_learning_curves(runs, n, out / f"learning_{n}.png") for n in names if n in done],
-    }
+    }  # fmt: skip
     best_runs = [r for r in refits if r.config == selected] or [
-        max((r for r in cv_runs if r.config == selected and r.metrics), key=lambda r: r.metrics["test"]["f1_macro"])
+        max((r for r in cv_runs if r.config == selected and r.metrics), key=lambda r: r.metrics["test"][criterion])
     ]
-    figures["t-SNE of the feature layer"] = [plot_tsne(best_runs[0], labels, classes, cfg.seed, out / "tsne.png")]
-    saliency = _saliency(best_runs[0], configs, partition, cfg, out)
+    saliency: list[str] = []
+    if not multilabel:
+        figures["t-SNE of the feature layer"] = [plot_tsne(best_runs[0], labels, classes, cfg.seed, out / "tsne.png")]
+        saliency = _saliency(best_runs[0], configs, partition, cfg, out)
     search_files, note = plot_search(experiment.file(STUDY_FILE), search.name or directory.name, out)
     if experiment.file(PARETO_PNG).is_file():  # a multi-objective search's front
         shutil.copyfile(experiment.file(PARETO_PNG), out / PARETO_PNG)
@@ -327,8 +373,11 @@ def _report(
         "seed": cfg.seed,
         "configs": names,
         "searched": [n for n in names if n.startswith("top")],
-        "reference": REFERENCE,
+        "reference": reference,
         "best": selected,
+        "selection": selection_words(multilabel),
+        "multilabel": multilabel,
+        "uncertain": cfg.uncertain,
         "search_note": note,
         "counts": partition.manifest.counts(),
         "classes": classes,
@@ -339,6 +388,6 @@ def _report(
     }
     report = write_report(out, runs, folds, summary, comparisons, figures, context, final)
     data_sha256 = content_hash(experiment.splits_file) if experiment.splits_file.is_file() else None
-    kept = write_refits(cv, refits, configs, classes, selected, final, settings.keep_refits, data_sha256)
-    write_selection(cv, selected, names, kept, settings.keep_refits, test_set=bool(refits))
-    return CVResult(out, runs, selected, report)
+    kept = write_refits(cv, refits, configs, classes, selected, final, settings.keep_refits, data_sha256, multilabel)
+    write_selection(cv, selected, names, kept, settings.keep_refits, test_set=bool(refits), multilabel=multilabel)
+    return CVResult(out, runs, selected, report, selection_words(multilabel))

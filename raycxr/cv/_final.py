@@ -85,6 +85,10 @@ class FinalTest:
     selected: str
     leak_free: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  #: without test images duplicated in dev
     leaked: int = 0  #: test images with a duplicate in dev
+    #: A multi-label task's per-label table (``test_per_label.csv``); empty for a single-label task.
+    per_label: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    reference: str = ""  #: the configuration the others were compared with (multi-label; single-label: ``paper``)
+    multilabel: bool = False
 
 
 def _metrics(p: Predictions, design: Design, n_boot: int, seed: int) -> list[dict]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import pandas as pd
 import torch
 
+from raycxr.cv._configs import metric_words
 from raycxr.cv._final import FinalTest
 from raycxr.cv._run import FoldRun
 from raycxr.experiment import MODEL_FILE, REFIT_FILE, CVFolder, write_json
@@ -64,8 +65,12 @@ def write_refits(
     final: FinalTest | None,
     keep: KeepRefits,
     data_sha256: str | None,
+    multilabel: bool = False,
 ) -> dict[str, str]:
-    """Write each kept refit's ``model.pt`` and ``refit.json``; configuration → its folder (relative to ``cv``)."""
+    """Write each kept refit's ``model.pt`` and ``refit.json``; configuration → its folder (relative to ``cv``).
+
+    A multi-label refit's record says ``"multilabel": true`` (its classes are the labels, its rule ``thresholds``).
+    """
     kept: dict[str, str] = {}
     for run in refits:
         folder = cv.refit_dir(run.config)
@@ -78,7 +83,9 @@ def write_refits(
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(run.model_state, folder / MODEL_FILE)
         _drop_checkpoint_copy(run)
+        task = {"multilabel": True} if multilabel else {}  # a single-label record is unchanged
         write_json(folder / REFIT_FILE, {
+            **task,
             "config": run.config,
             "selected": run.config == selected,
             "train_config": {k: v for k, v in configs[run.config].items() if k not in ("out",)},
@@ -93,12 +100,18 @@ def write_refits(
 
 
 def write_selection(
-    cv: CVFolder, selected: str, evaluated: list[str], kept: dict[str, str], keep: KeepRefits, test_set: bool
+    cv: CVFolder,
+    selected: str,
+    evaluated: list[str],
+    kept: dict[str, str],
+    keep: KeepRefits,
+    test_set: bool,
+    multilabel: bool = False,
 ) -> None:
     """``selection.json``: the selected configuration, every evaluated one, and whose refit weights are kept."""
     write_json(cv.selection_file, {
         "selected": selected,
-        "selected_by": "mean macro-F1 over the CV folds inside dev (the test set plays no part)",
+        "selected_by": f"mean {metric_words(multilabel)} over the CV folds inside dev (the test set plays no part)",
         "evaluated": evaluated,
         "refits": kept,
         "keep_refits": keep,

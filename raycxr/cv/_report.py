@@ -20,13 +20,19 @@ from raycxr.cv._configs import PUBLISHED_TABLE1, TABLE1
 from raycxr.cv._final import FinalTest
 from raycxr.cv._run import FoldRun
 from raycxr.cv._stats import corrected_resampled_ttest
-from raycxr.evaluation import SCALAR_METRICS
+from raycxr.evaluation import MULTILABEL_METRICS, SCALAR_METRICS
 
 COMPARED = ("f1_macro", "accuracy", "auc_ovr_macro")
+#: A multi-label fold's per-label metrics in the fold table (``auc/<label>``…).
+LABEL_METRICS = ("auc", "ap", "f1")
 
 
-def folds_table(runs: list[FoldRun], classes: tuple[str, ...]) -> pd.DataFrame:
-    """One row per configuration × fold × set (the fold's test rows) × metric."""
+def folds_table(runs: list[FoldRun], classes: tuple[str, ...], multilabel: bool = False) -> pd.DataFrame:
+    """One row per configuration × fold × set (the fold's test rows) × metric.
+
+    Single-label: the scalars, each class's sensitivity and specificity. Multi-label: the
+    multi-label scalars and each label's AUC, AP and F1 (``auc/<label>``; NaN when undefined in a fold).
+    """
     rows = []
     for run in runs:
         if run.metrics is None:
@@ -35,9 +41,12 @@ def folds_table(runs: list[FoldRun], classes: tuple[str, ...]) -> pd.DataFrame:
             metrics = run.metrics.get(part)
             if not metrics:
                 continue
-            values = {m: metrics[m] for m in SCALAR_METRICS if m in metrics}
-            values |= {f"sensitivity_{c}": metrics["sensitivity"][c] for c in classes}
-            values |= {f"specificity_{c}": metrics["specificity"][c] for c in classes}
+            values = {m: metrics[m] for m in (MULTILABEL_METRICS if multilabel else SCALAR_METRICS) if m in metrics}
+            if multilabel:
+                values |= {f"{m}/{c}": metrics[f"{m}/{c}"] for m in LABEL_METRICS for c in classes}
+            else:
+                values |= {f"sensitivity_{c}": metrics["sensitivity"][c] for c in classes}
+                values |= {f"specificity_{c}": metrics["specificity"][c] for c in classes}
             for metric, value in values.items():
                 rows.append({"config": run.config, "fold": run.fold, "set": part, "metric": metric, "value": value})
     return pd.DataFrame(rows, columns=["config", "fold", "set", "metric", "value"])
@@ -102,20 +111,30 @@ def plot_confusion(runs: list[FoldRun], config: str, classes: tuple[str, ...], p
     return _save(fig, path)
 
 
+def _one_vs_rest(truth: np.ndarray, proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class ``k`` against the rest (single-label), or label ``k`` on its known entries (multi-label, 2-D truth)."""
+    if truth.ndim == 2:
+        known = ~np.isnan(truth[:, k])
+        return truth[known, k] == 1, proba[known, k]
+    return truth == k, proba[:, k]
+
+
 def plot_roc(runs: list[FoldRun], config: str, labels: np.ndarray, classes: tuple[str, ...], path: Path) -> str:
-    """One-vs-rest ROC curve of every class, test predictions of all folds pooled."""
+    """One-vs-rest ROC curve of every class (a multi-label task: of every label, on its known entries), test
+    predictions of all folds pooled."""
     mine = [r for r in runs if r.config == config and r.evaluation is not None]
     proba = np.concatenate([r.evaluation["test_proba"] for r in mine])
     truth = labels[np.concatenate([r.evaluation["test_rows"] for r in mine])]
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
     for k, name in enumerate(classes):
-        if 0 < (truth == k).sum() < len(truth):
-            fpr, tpr, _ = roc_curve(truth == k, proba[:, k])
+        positive, score = _one_vs_rest(truth, proba, k)
+        if 0 < positive.sum() < len(positive):
+            fpr, tpr, _ = roc_curve(positive, score)
             ax.plot(fpr, tpr, label=f"{name} (AUC {np.trapezoid(tpr, fpr):.3f})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.set_xlabel("false positive rate (1 − specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
-    ax.set_title(f"{config}: ROC per class (test, all folds)")
+    ax.set_title(f"{config}: ROC per {'label' if truth.ndim == 2 else 'class'} (test, all folds)")
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
@@ -210,9 +229,17 @@ def _protocol(context: dict[str, Any], final: FinalTest | None) -> list[str]:
         f"({context['folds']} folds, {context['split']}, seed {context['seed']}); every configuration was then "
         "refit on dev (early stopping on the same validation slice) and scored **once** on test. Temperatures "
         "and decision thresholds are chosen on the validation slice, never on test. "
-        f"The configuration reported first, **{context['best']}**, was chosen by its mean CV macro-F1 on dev.",
+        f"The configuration reported first, **{context['best']}**, was chosen by its {context['selection']} on dev.",
         "",
     ]
+    if context.get("multilabel"):
+        lines += [
+            f"**Task: multi-label**, {len(context['classes'])} labels ({', '.join(context['classes'])}): one sigmoid "
+            f"output per label; unknown labels are masked from the loss and every metric; uncertain labels: "
+            f"`{context['uncertain']}`. Each label's threshold is chosen on the validation slice (best F1). The "
+            "selection uses the macro AUC (mean over labels), which needs no threshold.",
+            "",
+        ]
     if final is None:
         lines += [
             "> **No untouched test set** (`--test-fraction 0`, the paper's own protocol): every number below "
@@ -223,7 +250,87 @@ def _protocol(context: dict[str, Any], final: FinalTest | None) -> list[str]:
     return lines
 
 
+def _ci_cells(frame: pd.DataFrame, config: str, metrics: list[str]) -> list[str]:
+    """``value [low, high]`` of each metric of ``config`` in a pivot of a long metrics table."""
+    return [_ci(frame.loc[config, ("value", m)], frame.loc[config, ("ci_low", m)], frame.loc[config, ("ci_high", m)])
+            for m in metrics]  # fmt: skip
+
+
+def _pivot(metrics: pd.DataFrame) -> pd.DataFrame:
+    columns = [c for c in ("value", "ci_low", "ci_high") if c in metrics]
+    frame = metrics.pivot_table(index="config", columns="metric", values=columns, aggfunc="first", dropna=False)
+    for column in ("ci_low", "ci_high"):  # every interval undefined: NaN columns
+        if column not in columns:
+            for metric in metrics["metric"].unique():
+                frame[(column, metric)] = np.nan
+    return frame
+
+
+def _resampled(metrics: pd.DataFrame) -> tuple[str, list[str]]:
+    designs = metrics.dropna(subset=["unit"]) if "unit" in metrics else metrics.iloc[:0]
+    pairs = dict.fromkeys(zip(designs["unit"], designs["resamples"]))
+    units = "; ".join(f"{unit}, {int(n)} resamples" for unit, n in pairs)
+    return units, sorted({n for n in metrics.get("note", pd.Series(dtype=str)).dropna() if n})
+
+
+def _final_section_multilabel(final: FinalTest, context: dict[str, Any]) -> list[str]:
+    """The multi-label final test: macro scalars, the per-label table, comparisons, calibration."""
+    shown = ["auc_ovr_macro", "ap_macro", "f1_macro", "f1_micro"]
+    lines = ["## Test set: final estimate (95 % bootstrap CI)", ""]
+    metrics = _pivot(final.metrics)
+    calibration = final.calibration.set_index("config")
+    lines += ["| configuration | " + " | ".join(shown) + " | ECE (label mean) |", "|---" * (len(shown) + 2) + "|"]
+    for config in dict.fromkeys(final.metrics["config"]):
+        mark = " (selected)" if config == final.selected else ""
+        ece = calibration.loc[config, "ece_label_mean"]
+        lines.append(f"| {config}{mark} | " + " | ".join(_ci_cells(metrics, config, shown)) + f" | {ece:.3f} |")
+    designs = final.metrics.dropna(subset=["unit"]) if "unit" in final.metrics else final.metrics.iloc[:0]
+    units = "; ".join(dict.fromkeys(designs["unit"]))
+    parts = (part for n in final.metrics.get("note", pd.Series(dtype=str)).dropna() for part in str(n).split("; "))
+    design_notes = sorted({part for part in parts if part and "undefined" not in part})
+    lines += [
+        "",
+        f"CIs: percentile bootstrap resampling the unit the test set was drawn by ({units or 'none'}), every "
+        "metric of every configuration from the same resamples"
+        + (f"; {'; '.join(design_notes)}" if design_notes else "")
+        + ". A value undefined on a resample (a label without a known positive in it) is left out of its interval "
+        "(`resamples` in `test_metrics.csv`: those used). "
+        "Labels are predicted by each configuration's per-label thresholds (chosen on its validation slice), as "
+        "`predict` does; macro averages are over the labels with a defined value. Files: `test_metrics.csv`, "
+        "`test_per_label.csv`, `test_calibration.csv`.",
+        "",
+        "### Per label (test)",
+        "",
+        "Support: known positives on test; F1 at the label's threshold; ECE: 15 equal-width bins of the label's "
+        "sigmoid probability against its positive rate (known entries).",
+        "",
+    ]
+    per = final.per_label
+    per = per.assign(**{f"{m}_ci": [_ci(v, lo, hi) for v, lo, hi in zip(per[m], per[f"{m}_low"], per[f"{m}_high"])]
+                        for m in ("auc", "ap", "f1")})  # fmt: skip
+    lines += _table(per, {"config": "configuration", "label": "label", "support": "support", "known": "known",
+                          "threshold": "threshold", "auc_ci": "AUC", "ap_ci": "AP", "f1_ci": "F1", "ece": "ECE",
+                          "brier": "Brier"})  # fmt: skip
+    if len(final.leak_free):
+        free = _pivot(final.leak_free)
+        lines += [f"### Without the {final.leaked} test image(s) that have a duplicate in dev (leakage audit)", ""]
+        lines += ["| configuration | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
+        lines += [f"| {c} | " + " | ".join(_ci_cells(free, c, shown)) + " |" for c in free.index]
+        lines += ["", "File: `test_leak_free.csv`.", ""]
+    if len(final.comparisons):
+        lines += [f"### Against `{final.reference}` on the test set (macro AUC, paired bootstrap)", ""]
+        columns = {"config": "configuration", "metric": "metric", "difference": "difference", "ci_low": "CI low",
+                   "ci_high": "CI high", "p": "p", "test": "test"}  # fmt: skip
+        lines += _table(final.comparisons, columns)
+    lines += ["Test flagged OOD: " + ", ".join(f"`{r.config}` {r.ood_flagged if pd.notna(r.ood_flagged) else '—'}"
+                                               for r in final.calibration.itertuples())
+              + " (images whose feature OOD score is above its 95 % quantile on validation).", ""]  # fmt: skip
+    return lines
+
+
 def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
+    if final.multilabel:
+        return _final_section_multilabel(final, context)
     lines = ["## Test set: final estimate (95 % bootstrap CI)", ""]
     metrics = final.metrics.pivot_table(index="config", columns="metric", values=["value", "ci_low", "ci_high"],
                                         aggfunc="first", dropna=False)  # fmt: skip
@@ -236,11 +343,7 @@ def _final_section(final: FinalTest, context: dict[str, Any]) -> list[str]:
         cal = calibration.loc[config]
         mark = " (selected)" if config == final.selected else ""
         lines.append(f"| {config}{mark} | " + " | ".join(cells) + f" | {cal['ece']:.3f} | {cal['brier']:.3f} |")
-    designs = final.metrics.dropna(subset=["unit"]) if "unit" in final.metrics else final.metrics.iloc[:0]
-    resampled = "; ".join(
-        f"{unit}, {int(n)} resamples" for unit, n in dict.fromkeys(zip(designs["unit"], designs["resamples"]))
-    )
-    notes = sorted({n for n in final.metrics.get("note", pd.Series(dtype=str)).dropna() if n})
+    resampled, notes = _resampled(final.metrics)
     lines += [
         "",
         f"CIs: percentile bootstrap resampling the unit the test set was drawn by ({resampled or 'none'})"
@@ -301,14 +404,20 @@ def _model_card(context: dict[str, Any], final: FinalTest | None) -> list[str]:
     lines = [
         "## Model card",
         "",
-        f"- **Model**: `{context['best']}` (selected by mean CV macro-F1 on dev); configurations compared: "
+        f"- **Model**: `{context['best']}` (selected by {context['selection']} on dev); configurations compared: "
         f"{', '.join(context['configs'])}.",
         f"- **Intended use**: research on chest X-ray classification ({', '.join(context['classes'])})"
         "; not a diagnostic device, not validated for clinical decisions.",
         f"- **Data**: `{context['data']}`; dev/test counts per class in `splits.csv` and below; "
         f"test: {context['test_spec']}.",
     ]
-    if final is not None:
+    if final is not None and final.multilabel:
+        row = final.metrics[(final.metrics["config"] == final.selected) & (final.metrics["metric"] == "auc_ovr_macro")]
+        r = row.iloc[0]
+        cal = final.calibration.set_index("config").loc[final.selected]
+        lines.append(f"- **Test macro AUC**: {_ci(r['value'], r.get('ci_low', np.nan), r.get('ci_high', np.nan))}.")
+        lines.append(f"- **Calibration**: ECE {cal['ece_label_mean']:.3f} (mean over labels of each label's sigmoid).")
+    elif final is not None:
         row = final.metrics[(final.metrics["config"] == final.selected) & (final.metrics["metric"] == "f1_macro")]
         cal = final.calibration.set_index("config").loc[final.selected]
         if len(row):
@@ -385,6 +494,8 @@ def write_report(
         "",
     ]
     shown = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "auc_ovr_macro"]
+    if context.get("multilabel"):
+        shown = list(MULTILABEL_METRICS)
     table = summary[summary["set"] == "test"]
     lines += ["| configuration | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
     for config in dict.fromkeys(table["config"]):
@@ -395,9 +506,12 @@ def write_report(
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("")
     lines += _table1(table)
-    per_class = summary[(summary["set"] == "test") & summary["metric"].str.match(r"(sensitivity|specificity)_")]
+    pattern, title = r"(sensitivity|specificity)_", "Per-class sensitivity and specificity"
+    if context.get("multilabel"):
+        pattern, title = r"auc/", "Per-label AUC"
+    per_class = summary[(summary["set"] == "test") & summary["metric"].str.match(pattern)]
     if len(per_class):
-        lines += ["### Per-class sensitivity and specificity (CV, mean over folds)", ""]
+        lines += [f"### {title} (CV, mean over folds)", ""]
         metrics = list(dict.fromkeys(per_class["metric"]))
         lines += ["| configuration | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for config in dict.fromkeys(per_class["config"]):

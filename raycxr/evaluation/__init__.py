@@ -10,7 +10,8 @@ Inputs are integer labels ``y_true`` of shape (n,), class probabilities ``proba`
 (n, K) whose rows sum to 1, and optionally groups/subgroups of shape (n,). Bad inputs raise
 ``ValueError`` naming the argument. A multi-label task's metrics and per-label thresholds
 (:func:`multilabel_metrics`, :func:`choose_thresholds`) take an (n, L) label table with NaN for
-unknown entries and per-label probabilities (n, L).
+unknown entries and per-label probabilities (n, L); :func:`multilabel_bootstrap` gives their intervals and paired
+differences on the same resamples, :func:`label_calibration` each label's ECE and Brier score.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from raycxr.evaluation._multilabel import (
     choose_thresholds,
     multilabel_metrics,
 )
+from raycxr.evaluation._multilabel_bootstrap import MultilabelBootstrap, label_calibration, multilabel_bootstrap
 from raycxr.evaluation._ood import (
     DEFAULT_OOD_QUANTILE,
     DEFAULT_OOD_SCORE,
@@ -90,6 +92,7 @@ __all__ = [
     "FeatureOOD",
     "Interval",
     "McNemarResult",
+    "MultilabelBootstrap",
     "OODCalibration",
     "OODVerdict",
     "OperatingPoint",
@@ -115,9 +118,11 @@ __all__ = [
     "f1_from_counts",
     "fit_feature_ood",
     "fit_temperature",
+    "label_calibration",
     "macro_auc",
     "macro_f1",
     "mcnemar",
+    "multilabel_bootstrap",
     "multilabel_metrics",
     "ood_scores",
     "operating_point",

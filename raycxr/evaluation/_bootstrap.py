@@ -109,6 +109,13 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def paired_p_value(deltas: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "no difference" from the defined bootstrap differences ``deltas``
+    (see :func:`paired_bootstrap`)."""
+    b = deltas.size
+    return float(min(1.0, 2 * min((1 + np.sum(deltas <= 0)) / (b + 1), (1 + np.sum(deltas >= 0)) / (b + 1))))
+
+
 def _prepare(
     y_true: object, probas: list[object], design: Design | None, groups: object | None, n_boot: int, level: float
 ) -> tuple[np.ndarray, list[np.ndarray], Design, int, float]:
@@ -246,7 +253,7 @@ def paired_bootstrap(
         raise ValueError(f"the metric was undefined on all {n_boot} resamples")
     low, high = _percentiles(used, level)
     b = used.size
-    p_value = min(1.0, 2 * min((1 + np.sum(used <= 0)) / (b + 1), (1 + np.sum(used >= 0)) / (b + 1)))
+    p_value = paired_p_value(used)
     skipped = n_boot - int(b)
     note = _note(y, design, n_boot, skipped, redrawn)
     return PairedDifference(diff, low, high, float(p_value), level, int(b), skipped, design.description, redrawn, note)

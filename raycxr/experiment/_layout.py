@@ -51,6 +51,9 @@ SUMMARY_FILE = "summary.csv"
 FOLDS_FILE = "folds.csv"
 COMPARISONS_FILE = "comparisons.csv"
 CV_ROWS_FILE = "rows.csv"
+#: A multi-label final test's per-label table (``test_per_label.csv``: support, threshold, AUC / AP / F1
+#: with intervals, ECE, Brier), beside the other ``test_<table>.csv`` files of :func:`test_file`.
+PER_LABEL_TABLE = "per_label"
 # Inside each CV run's last checkpoint.
 EVALUATION_FILE = "evaluation.pt"
 MODEL_FILE = "model.pt"  #: a refit's restored weights (a state dict)

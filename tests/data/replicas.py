@@ -97,10 +97,10 @@ def nih_finding_labels(j: int) -> str:
     return "|".join(dict.fromkeys((NIH_FINDINGS[j % 14], NIH_FINDINGS[(3 * j + 1) % 14])))
 
 
-def nih_replica(root: Path, patients: int = 6, kaggle: bool = False) -> Path:
+def nih_replica(root: Path, patients: int = 6, kaggle: bool = False, test_patients: int = 2) -> Path:
     """NIH ChestX-ray14: ``Data_Entry_2017.csv`` (its 11 columns and trailing comma), three PNGs per patient in
     ``images/`` (``kaggle``: alternately in ``images_001/images/`` and ``images_002/images/``), and the official
-    ``train_val_list.txt`` / ``test_list.txt``: the last two patients are the test patients."""
+    ``train_val_list.txt`` / ``test_list.txt``: the last ``test_patients`` patients are the test patients."""
     header = (
         "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
         "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],"
@@ -113,7 +113,7 @@ def nih_replica(root: Path, patients: int = 6, kaggle: bool = False) -> Path:
             png(root / (f"images_{1 + j % 2:03d}/images" if kaggle else "images") / name)
             view = "AP" if j % 3 == 2 else "PA"
             lines.append(f"{name},{nih_finding_labels(j)},{k},{p},{40 + p},{'MF'[p % 2]},{view},2500,2048,0.168,0.168,")
-            (test if p > patients - 2 else train).append(name)
+            (test if p > patients - test_patients else train).append(name)
     (root / "Data_Entry_2017.csv").write_text("\n".join(lines) + "\n")
     (root / "train_val_list.txt").write_text("\n".join(train) + "\n")
     (root / "test_list.txt").write_text("\n".join(test) + "\n")
