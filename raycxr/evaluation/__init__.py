@@ -52,6 +52,7 @@ from raycxr.evaluation._multilabel import (
     choose_thresholds,
     multilabel_metrics,
 )
+from raycxr.evaluation._multilabel_bootstrap import multilabel_bootstrap
 from raycxr.evaluation._ood import (
     DEFAULT_OOD_QUANTILE,
     DEFAULT_OOD_SCORE,
@@ -118,6 +119,7 @@ __all__ = [
     "macro_auc",
     "macro_f1",
     "mcnemar",
+    "multilabel_bootstrap",
     "multilabel_metrics",
     "ood_scores",
     "operating_point",
