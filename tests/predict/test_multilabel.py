@@ -116,6 +116,8 @@ def test_a_bundle_predicts_what_the_experiment_predicts(
         np.testing.assert_array_equal(result.predicted, reference.predicted)
         assert result.frame()["findings"].tolist() == reference.frame()["findings"].tolist()
         assert result.ood_rule == reference.ood_rule  # the bundle gives its feature layer too
+        np.testing.assert_allclose(result.ood_score, reference.ood_score, rtol=1e-3, atol=1e-3)
+        np.testing.assert_array_equal(result.ood, reference.ood)
     out = bundle.parent / "p.csv"
     code, printed, err = run_predict([str(bundle), *map(str, varied_pngs), "--out", str(out)], capsys)
     assert code == 0 and "onnx on cpu" in printed, err
