@@ -54,7 +54,6 @@ from raycxr.experiment._layout import (
 from raycxr.experiment._records import (
     CONFIG_COLUMN,
     PARAM_PREFIX,
-    check_single_label,
     jsonable,
     read_json,
     read_record,
@@ -112,7 +111,6 @@ __all__ = [
     "WINNER_FILE",
     "CVFolder",
     "Experiment",
-    "check_single_label",
     "jsonable",
     "read_json",
     "read_record",

@@ -77,19 +77,6 @@ def read_record(directory: Path) -> dict[str, Any]:
     return read_json(experiment.record_file)
 
 
-def check_single_label(record: dict[str, Any], directory: Path, command: str) -> None:
-    """Refuse a multi-label experiment in a command that only scores single-label models so far.
-
-    Raises:
-        ValueError: One line naming the experiment and the command.
-    """
-    if record.get("multilabel"):
-        raise ValueError(
-            f"{directory} is a multi-label experiment; {command} takes single-label experiments for now (the "
-            "search, its trials and their checkpoints are multi-label; cv, predict and export are not yet)."
-        )
-
-
 def read_trials(directory: Path) -> pd.DataFrame:
     """``trials.csv`` (trial ids as strings), empty when the search has no finished trial yet."""
     path = Experiment(directory).trials_file

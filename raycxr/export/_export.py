@@ -4,8 +4,10 @@ The exported models take what the PyTorch model takes: **uint8** grayscale image
 ``(batch, S, S)`` (decoded and resized as training did: :func:`raycxr.data.read_image` at the
 bundle's ``input.size``, ``input.interpolation`` and ``input.resize``); the scaling to [0, 1] and the
 normalisation are inside the model (its first layer). They give float32 logits ``(batch, K)``,
-or ``(batch, 1)`` for a binary single-logit model (probabilities ``[1 − σ(z), σ(z)]``). The ONNX
-model's batch axis is dynamic (input ``images``, output ``logits``).
+or ``(batch, 1)`` for a binary single-logit model (probabilities ``[1 − σ(z), σ(z)]``), or
+``(batch, L)`` for a multi-label model (``multilabel: true``; each label's probability ``σ(z)``,
+predicted from its ``decision.thresholds`` entry). The ONNX model's batch axis is dynamic (input
+``images``, output ``logits``).
 
 ``model.ts`` is ``torch.jit.trace`` of the model on uint8 input. A model whose forward pass
 cannot be traced (COVID-Lite: kornia's CLAHE computes with Python integers taken from tensor
@@ -239,6 +241,28 @@ def _source(loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
+def _output(loaded: LoadedModel) -> dict[str, Any]:
+    """``bundle.json``'s ``output``: the logits and how they become probabilities."""
+    output = {"name": "logits", "dtype": "float32", "shape": ["batch", 1 if loaded.binary else len(loaded.classes)]}
+    if loaded.multilabel:
+        return output | {"probabilities": "sigmoid(logits), one per label (classes are the labels)"}
+    return output | {"probabilities": "softmax(logits / temperature); one logit z (binary) as [0, z]"}
+
+
+def _decision_note(loaded: LoadedModel) -> dict[str, Any]:
+    """``multilabel`` (a multi-label model only) and ``decision_note``: how the decision rule predicts."""
+    if loaded.multilabel:
+        return {
+            "multilabel": True,
+            "decision_note": "label classes[l] is predicted when its sigmoid probability reaches thresholds[l] "
+            "(each chosen on validation for the label's best F1); several labels, or none, may be predicted",
+        }
+    return {
+        "decision_note": "argmax, or (two classes) classes[1] when its uncalibrated probability reaches threshold; "
+        "probabilities are reported as softmax(logits / temperature)"
+    }
+
+
 def export_model(
     loaded: LoadedModel,
     out: str | Path,
@@ -336,12 +360,7 @@ def export_model(
             "size × size",
             "normalisation": _normalisation(loaded),
         },
-        "output": {
-            "name": "logits",
-            "dtype": "float32",
-            "shape": ["batch", 1 if cfg.binary else len(loaded.classes)],
-            "probabilities": "softmax(logits / temperature); one logit z (binary) as [0, z]",
-        },
+        "output": _output(loaded),
         "features_output": None
         if features_diff is None
         else {
@@ -355,8 +374,7 @@ def export_model(
         "classes": list(loaded.classes),
         "binary": cfg.binary,
         "decision": loaded.rule.to_dict(),
-        "decision_note": "argmax, or (two classes) classes[1] when its uncalibrated probability reaches threshold; "
-        "probabilities are reported as softmax(logits / temperature)",
+        **_decision_note(loaded),
         "files": {"onnx": ONNX_FILE, "torchscript": TORCHSCRIPT_FILE if ts_error is None else None},
         "onnx_batch": onnx_batch,
         "torchscript_error": ts_error,

@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m raycxr.predict",
         description="Predict the class probabilities of chest X-ray images (PNG, JPEG, 16-bit PNG, DICOM) with a "
         "trained model, and write them to a CSV file (file, p_<class> per class, predicted, ood, ood_score, "
-        "ood_reason). Images unlike the model's validation images (by its OOD score) or not chest radiographs "
-        "(DICOM modality or body part, colour, aspect ratio) are flagged in the ood column. Unreadable images are "
-        "reported and skipped; the exit status is then 1.",
+        "ood_reason; a multi-label model: p_<label> and <label> (0/1 by the label's validation threshold) per "
+        "label and findings, the positive labels joined by '|'). Images unlike the model's validation images (by "
+        "its OOD score) or not chest radiographs (DICOM modality or body part, colour, aspect ratio) are flagged in "
+        "the ood column. Unreadable images are reported and skipped; the exit status is then 1.",
     )
     parser.add_argument(
         "model",
@@ -75,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="what runs a bundle: onnx (onnxruntime, the default) or torchscript; other models run in pytorch",
     )
     parser.add_argument(
-        "--saliency", type=Path, metavar="DIR", help="write a Grad-CAM overlay PNG of the predicted class per image"
+        "--saliency",
+        type=Path,
+        metavar="DIR",
+        help="write a Grad-CAM overlay PNG of the predicted class per image (a multi-label model: one per "
+        "predicted-positive label, or of the most probable label when none is)",
     )
     parser.add_argument(
         "--ood-quantile",
@@ -148,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: cannot write {args.out} ({error.strerror or error}).\n")
     print(f"{result.summary()}; wrote {args.out}", flush=True)
     if args.saliency is not None:
-        print(f"wrote {len(result.files)} Grad-CAM overlay(s) to {args.saliency}", flush=True)
+        if loaded.multilabel:
+            what = "one per positive label, else of the most probable"
+            print(f"wrote Grad-CAM overlays of {len(result.files)} image(s) ({what}) to {args.saliency}", flush=True)
+        else:
+            print(f"wrote {len(result.files)} Grad-CAM overlay(s) to {args.saliency}", flush=True)
     if result.failures:
         print(f"error: {len(result.failures)} of {len(files)} image(s) could not be read.", file=sys.stderr)
         return 1

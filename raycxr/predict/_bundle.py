@@ -76,7 +76,8 @@ def _bundle_rule(bundle: dict[str, Any], classes: tuple[str, ...], where: Path) 
     """A bundle's decision rule; a version-1 bundle (no ``decision``) had ``temperature`` and ``threshold``
     at its top level: a threshold means the two-class Youden rule, none the arg max."""
     if "decision" in bundle:
-        return stored_rule(bundle["decision"], classes, where, "export it again (python -m raycxr.export)")
+        rescore = "export it again (python -m raycxr.export)"
+        return stored_rule(bundle["decision"], classes, where, rescore, bool(bundle.get("multilabel")))
     temperature, threshold = bundle.get("temperature"), bundle.get("threshold")
     try:
         return DecisionRule(

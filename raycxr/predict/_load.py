@@ -14,9 +14,12 @@
   TorchScript, without the experiment.
 
 and gives a :class:`LoadedModel`: a module in eval mode that maps uint8 images ``(B, S, S)`` to
-logits ``(B, K)`` (``(B, 1)`` for a binary single-logit model), with everything needed to use
-it: classes, input size and resize filter, and its :class:`~raycxr.evaluation.DecisionRule`
-(temperature, threshold), which every kind of MODEL carries.
+logits ``(B, K)`` (``(B, 1)`` for a binary single-logit model; ``(B, L)``, one per label, for a
+multi-label model), with everything needed to use it: classes, input size and resize filter, and
+its :class:`~raycxr.evaluation.DecisionRule` (temperature, threshold; a multi-label model's
+per-label thresholds), which every kind of MODEL carries. A multi-label model is one whose record
+says so (``multilabel: true`` in ``raycxr.json``, a CV refit's ``refit.json`` or ``bundle.json``)
+and whose stored rule is ``thresholds``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from raycxr.experiment import (
     TRIALS_FILE,
     CVFolder,
     Experiment,
-    check_single_label,
     read_record,
     read_selection,
     read_trials,
@@ -188,7 +190,6 @@ def experiment_classes(folder: Path, record: dict[str, Any]) -> tuple[str, ...]:
 def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.device) -> LoadedModel:
     try:
         record = read_record(folder)
-        check_single_label(record, folder, "predict / export")
     except ValueError as error:
         raise ModelError(str(error)) from None
     if trial is None:
@@ -228,7 +229,8 @@ def _load_experiment(path: Path, folder: Path, trial: str | None, device: torch.
     state = torch_load(state_file)
     if not isinstance(state, dict) or "best_model" not in state:
         raise ModelError(f"{state_file}: not a raycxr training state (no 'best_model').")
-    rule = stored_rule(state.get("best_rule"), classes, state_file, "run the search again (python -m raycxr.tune)")
+    rescore = "run the search again (python -m raycxr.tune)"
+    rule = stored_rule(state.get("best_rule"), classes, state_file, rescore, bool(record.get("multilabel")))
     model = pytorch_model(cfg, classes, state["best_model"], state_file, device)
     relative = state_file.relative_to(folder).as_posix()
     return LoadedModel(
@@ -282,7 +284,7 @@ def _load_cv(path: Path, folder: Path, config: str | None, device: torch.device)
         raise ModelError(f"{weights.parent}: {str(error).strip().splitlines()[0]}") from None
     classes = tuple(refit["classes"])
     rescore = f"run the CV again: python -m raycxr.cv {folder.parent}"
-    rule = stored_rule(refit.get("decision"), classes, weights.parent, rescore)
+    rule = stored_rule(refit.get("decision"), classes, weights.parent, rescore, bool(refit.get("multilabel")))
     model = pytorch_model(cfg, classes, torch_load(weights), weights, device)
     chosen = "CV-selected" if name == selection["selected"] else f"CV-evaluated (selected: {selection['selected']})"
     test = refit.get("test") or {}

@@ -89,6 +89,11 @@ class LoadedModel:
         """One sigmoid logit for ``classes[1]`` (``config.binary``)."""
         return self.config.binary
 
+    @property
+    def multilabel(self) -> bool:
+        """A multi-label model: one sigmoid logit per label, its rule's per-label thresholds (rule ``thresholds``)."""
+        return self.rule.multilabel
+
 
 def stored_config(values: dict[str, Any]) -> TrainConfig:
     """A stored training configuration, as the architecture's recipe: weights, data and output are not needed.
@@ -125,13 +130,16 @@ def pytorch_model(
     return model.to(device).eval()
 
 
-def stored_rule(values: dict[str, Any] | None, classes: tuple[str, ...], where: Path, rescore: str) -> DecisionRule:
+def stored_rule(
+    values: dict[str, Any] | None, classes: tuple[str, ...], where: Path, rescore: str, multilabel: bool = False
+) -> DecisionRule:
     """The decision rule stored with a model's weights.
 
     A checkpoint of an older raycxr has none. For more than two classes its rule was the arg max
     without a temperature, and it is read as such (the documented migration). A two-class model's
     threshold was chosen on validation and cannot be recovered from the weights alone: an error
-    saying how to re-score it.
+    saying how to re-score it. A multi-label model (``multilabel``: its record says so) needs its
+    stored per-label thresholds (rule ``thresholds``), which nothing else can stand in for.
     """
     if values:
         try:
@@ -140,7 +148,14 @@ def stored_rule(values: dict[str, Any] | None, classes: tuple[str, ...], where: 
             raise ModelError(f"{where}: {error}.") from None
         if rule.classes != classes:
             raise ModelError(f"{where}: the decision rule is for classes {rule.classes}, the model's are {classes}.")
+        if multilabel and not rule.multilabel:
+            raise ModelError(
+                f"{where}: a multi-label model needs the per-label thresholds rule, got rule {rule.rule!r}."
+            )
         return rule
+    if multilabel:
+        raise ModelError(f"{where}: no decision rule (per-label thresholds) is stored with these multi-label weights; "
+                         f"re-score it: {rescore}.")  # fmt: skip
     if len(classes) > 2:
         return DecisionRule(classes)
     raise ModelError(

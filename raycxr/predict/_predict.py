@@ -55,9 +55,10 @@ class Predictions:
     Attributes:
         files: The files predicted, in input order (failures left out).
         probabilities: ``(len(files), K)`` class probabilities, calibrated with the model's
-            temperature when it has one.
-        predicted: Index of the predicted class of each file.
-        classes: Class names.
+            temperature when it has one; a multi-label model's ``(len(files), L)`` per-label sigmoids.
+        predicted: Index of the predicted class of each file; a multi-label model's ``(len(files), L)``
+            0/1 table (each label's validation-chosen threshold).
+        classes: Class names (a multi-label model's label names).
         failures: File → reason, for the files that could not be read.
         warnings: Warning messages (DICOM Modality other than CR/DX), each naming its file.
         ood: Whether each file is flagged out of distribution (by its OOD score or a file check).
@@ -66,6 +67,7 @@ class Predictions:
             ``modality US; energy score 3.1 > 1.2``.
         ood_rule: How the score was judged, one line (or why it was not: no calibration stored).
         ood_calibrated: Whether the model carries an OOD calibration (else only the file checks flag).
+        multilabel: Whether the model is multi-label (see :meth:`frame`).
     """
 
     files: list[str]
@@ -79,23 +81,45 @@ class Predictions:
     ood_reason: list[str] = dataclasses.field(default_factory=list)
     ood_rule: str = ""
     ood_calibrated: bool = False
+    multilabel: bool = False
 
     def frame(self) -> pd.DataFrame:
-        """``file``, ``p_<class>`` per class, ``predicted`` (the class name), ``ood``, ``ood_score``, ``ood_reason``."""
+        """``file``, ``p_<class>`` per class, ``predicted`` (the class name), ``ood``, ``ood_score``, ``ood_reason``.
+
+        A multi-label model's: ``file``, ``p_<label>`` per label (its sigmoid), ``<label>`` per label (0/1 by
+        the label's threshold), ``findings`` (the positive labels joined by ``|``, ``""`` when none), then
+        the OOD columns.
+        """
         table = pd.DataFrame({"file": self.files})
         for k, name in enumerate(self.classes):
             table[probability_column(name)] = self.probabilities[:, k] if len(self.files) else []
-        table["predicted"] = [self.classes[k] for k in self.predicted]
+        if self.multilabel:
+            for k, name in enumerate(self.classes):
+                table[name] = self.predicted[:, k].astype(np.int64) if len(self.files) else []
+            table["findings"] = self.findings()
+        else:
+            table["predicted"] = [self.classes[k] for k in self.predicted]
         if len(self.ood) == len(self.files):
             table["ood"] = self.ood.astype(bool)
             table["ood_score"] = self.ood_score
             table["ood_reason"] = self.ood_reason
         return table
 
+    def findings(self) -> list[str]:
+        """A multi-label model's positive labels of each file, joined by ``|`` (``""``: none)."""
+        return ["|".join(name for name, on in zip(self.classes, row) if on) for row in self.predicted]
+
     def summary(self) -> str:
-        """One line: how many images, how many per predicted class, how many out of distribution, how many failed."""
-        counts = np.bincount(self.predicted, minlength=len(self.classes))
-        per_class = ", ".join(f"{name} {int(n)}" for name, n in zip(self.classes, counts))
+        """One line: how many images, how many per predicted class (multi-label: per positive label, and how many
+        have none), how many out of distribution, how many failed."""
+        if self.multilabel:
+            counts = self.predicted.sum(axis=0) if len(self.files) else np.zeros(len(self.classes), dtype=int)
+            none = int(np.sum(~self.predicted.any(axis=1))) if len(self.files) else 0
+            per_class = ", ".join(f"{name} {int(n)}" for name, n in zip(self.classes, counts))
+            per_class = f"positive {per_class}; no finding {none}"
+        else:
+            counts = np.bincount(self.predicted, minlength=len(self.classes))
+            per_class = ", ".join(f"{name} {int(n)}" for name, n in zip(self.classes, counts))
         line = f"{len(self.files)} image(s) predicted: {per_class}"
         if len(self.ood) == len(self.files):
             line += f"; {int(np.sum(self.ood))} flagged out of distribution"
@@ -173,8 +197,15 @@ def decode(
     return image, reason, notes
 
 
-def class_probabilities(logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-    """``softmax(logits / T)`` (``T`` = 1 without a temperature); one logit z as ``[0, z]``."""
+def class_probabilities(
+    logits: torch.Tensor, temperature: float | None = None, multilabel: bool = False
+) -> torch.Tensor:
+    """``softmax(logits / T)`` (``T`` = 1 without a temperature); one logit z as ``[0, z]``.
+
+    ``multilabel``: each label's ``sigmoid(logit)`` (a multi-label model has no temperature).
+    """
+    if multilabel:
+        return torch.sigmoid(logits.float())
     z = as_class_logits(logits.float())
     return torch.softmax(z if temperature is None else z / temperature, dim=1)
 
@@ -219,7 +250,7 @@ def predict_arrays(loaded: LoadedModel, images: np.ndarray, batch_size: int = 32
     """``(logits, probabilities)`` of uint8 images ``(N, S, S)`` already decoded at the model's size."""
     logits = [run_model(loaded, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     z = torch.cat(logits) if logits else torch.zeros(0, 1 if loaded.binary else len(loaded.classes))
-    return z.numpy(), class_probabilities(z, loaded.temperature).numpy()
+    return z.numpy(), class_probabilities(z, loaded.temperature, loaded.multilabel).numpy()
 
 
 def predict_files(
@@ -256,7 +287,9 @@ def predict_files(
 
     The predicted class is the model's decision rule applied to the uncalibrated probabilities
     (the arg max, which a temperature does not change, or a two-class threshold chosen on
-    uncalibrated validation probabilities): the same rule the model's test table used.
+    uncalibrated validation probabilities): the same rule the model's test table used. A
+    multi-label model's probabilities are per-label sigmoids and its predictions the 0/1 table
+    of its per-label validation thresholds.
     """
     from tqdm import tqdm
 
@@ -307,14 +340,14 @@ def predict_files(
         flush()
     width = 1 if loaded.binary else len(loaded.classes)
     z = torch.cat(logits) if logits else torch.zeros(0, width)
-    calibrated = class_probabilities(z, loaded.temperature).numpy()
+    calibrated = class_probabilities(z, loaded.temperature, loaded.multilabel).numpy()
     raw = calibrated if loaded.temperature is None else class_probabilities(z).numpy()
     embedded = torch.cat(features).numpy() if features else None
     flagged, score, why, rule = ood_flags(loaded, z.numpy(), reasons, ood_quantile, embedded)
     calibrated_ood = loaded.rule.ood is not None or feature_score(loaded) is not None
     return Predictions(
         done, calibrated, loaded.rule.predict(raw), loaded.classes, failures, notes,
-        flagged, score, why, rule, calibrated_ood,
+        flagged, score, why, rule, calibrated_ood, loaded.multilabel,
     )  # fmt: skip
 
 
@@ -365,6 +398,9 @@ def saliency_writer(loaded: LoadedModel, out: str | Path) -> Callable[[list[str]
     """An ``on_batch`` for :func:`predict_files`: a Grad-CAM overlay (pytorch-grad-cam) of each image's
     predicted class, one PNG per file in ``out``.
 
+    A multi-label model: one overlay per predicted-positive label of each image, ``<file stem>_<label>.png``
+    (the highest-probability label's when none is positive), so that each finding's evidence is shown apart.
+
     Raises:
         ValueError: The model is not a PyTorch network (a bundle run by onnxruntime / TorchScript).
     """
@@ -378,8 +414,28 @@ def saliency_writer(loaded: LoadedModel, out: str | Path) -> Callable[[list[str]
         )
 
     def write(files: list[str], images: np.ndarray, logits: torch.Tensor) -> None:
+        if loaded.multilabel:
+            rows, targets = saliency_targets(loaded, logits)
+            names = [f"{Path(files[i]).stem}_{loaded.classes[t]}" for i, t in zip(rows, targets)]
+            maps = saliency_maps(loaded.model, images[rows], targets)
+            write_overlays(out, names, images[rows], maps)
+            return
         targets = loaded.rule.predict(class_probabilities(logits).numpy())
         maps = saliency_maps(loaded.model, images, [int(t) for t in targets])
         write_overlays(out, [Path(f).stem for f in files], images, maps)
 
     return write
+
+
+def saliency_targets(loaded: LoadedModel, logits: torch.Tensor) -> tuple[np.ndarray, list[int]]:
+    """A multi-label model's Grad-CAM targets of one batch: ``(image rows, label indices)``, one pair per
+    predicted-positive label, or the image's highest-probability label when none is positive."""
+    proba = class_probabilities(logits, multilabel=True).numpy()
+    positive = loaded.rule.predict(proba).astype(bool)
+    rows: list[int] = []
+    targets: list[int] = []
+    for i, on in enumerate(positive):
+        chosen = np.flatnonzero(on) if on.any() else [int(np.argmax(proba[i]))]
+        rows += [i] * len(chosen)
+        targets += [int(t) for t in chosen]
+    return np.asarray(rows, dtype=np.int64), targets
