@@ -32,6 +32,7 @@ from raycxr.experiment import (
     SUMMARY_FILE,
     test_file,
 )
+from raycxr.predict.__main__ import main as predict_main
 from tests.data.replicas import nih_replica
 from tests.tune.test_multilabel import _search
 
@@ -144,3 +145,17 @@ def test_cv_of_a_multilabel_search(capsys: pytest.CaptureFixture[str], tmp_path:
     assert "### Per label (test)" in report and "### Against `bce` on the test set (macro AUC" in report
     assert "Confusion" not in report and "t-SNE" not in report
     assert sorted(p.name for p in cv.glob("roc_*.png")) == sorted(f"roc_{c}.png" for c in configs)
+
+    # The CV's choice is the model you get: predict EXP/cv loads the selected refit with its per-label thresholds.
+    out = tmp_path / "predictions.csv"
+    splits = pd.read_csv(experiment / SPLITS_FILE)
+    test_images = [root / f for f in splits.loc[splits["role"] == "test", "file"]]
+    capsys.readouterr()
+    assert predict_main([str(cv), *map(str, test_images), "--out", str(out), "--quiet"]) == 0
+    assert f"configuration {selection['selected']} (CV-selected)" in capsys.readouterr().out
+    predicted = pd.read_csv(out)
+    assert len(predicted) == len(test_images) and {f"p_{c}" for c in labels} | set(labels) <= set(predicted.columns)
+    refit = json.loads((cv / REFITS_DIR / selection["selected"] / REFIT_FILE).read_text())
+    for label, threshold in zip(labels, DecisionRule.from_dict(refit["decision"]).thresholds):
+        clear = (predicted[f"p_{label}"] - threshold).abs() > 1e-5  # the CSV's digits decide the rest
+        assert ((predicted[f"p_{label}"] >= threshold).astype(int) == predicted[label])[clear].all()

@@ -51,7 +51,7 @@ def test_an_nih_model_on_chexpert_resamples_patients(
     assert summary.startswith(
         f"external validation on chexpert (104 images, 26 patients; 3 shared label(s): {', '.join(SHARED)}): macro AUC "
     )
-    assert "(95% CI, resampling group (26 groups), 200 resamples)" in summary
+    assert "(95% CI, resampling patient (26 patients), 200 resamples)" in summary
 
     table = pd.read_csv(out / METRICS_FILE, keep_default_na=False)
     assert table[["label", "metric"]].values.tolist() == [
