@@ -38,7 +38,14 @@ from raycxr.evaluation import (
     decide_rule,
     fit_feature_ood,
 )
-from raycxr.losses import ClassStats, WeightedCrossEntropy, as_class_logits, build_loss, probabilities
+from raycxr.losses import (
+    ClassStats,
+    MultiLabelBCE,
+    WeightedCrossEntropy,
+    as_class_logits,
+    build_loss,
+    probabilities,
+)
 from raycxr.models import AUX_LOSS_WEIGHT
 from raycxr.multilabel import label_counts
 from raycxr.optim import EMA, build_optimizer, build_schedule, ema_weights, end_epoch, per_step
@@ -488,9 +495,11 @@ def evaluate_state(
     model = model_for(cfg, len(classes), weights="none")
     model.load_state_dict(state)
     model.to(device)
-    loss, proba = evaluate(
-        model, WeightedCrossEntropy(), place(images, device), place(labels, device), rows, max(64, cfg.batch_size),
-        device,
-    )  # fmt: skip
+    multilabel = labels.ndim == 2  # the loss reported: plain (masked) BCE, or cross-entropy
+    criterion = MultiLabelBCE() if multilabel else WeightedCrossEntropy()
+    loss, logits = evaluate_logits(
+        model, criterion, place(images, device), place(labels, device), rows, max(64, cfg.batch_size), device
+    )
+    proba = class_probabilities(logits, multilabel)
     metrics = classification_metrics(labels[rows], proba, classes, rule)
     return {"loss": loss, **metrics, "n": len(rows)}, proba

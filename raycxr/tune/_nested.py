@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from ray import tune
 
-from raycxr.data import Split, relative_files, stratified_folds
+from raycxr.data import Split, multilabel_folds, relative_files, stratified_folds
 from raycxr.evaluation import DecisionRule
 from raycxr.experiment import (
     NESTED_DIR,
@@ -55,7 +55,8 @@ def outer_folds(partition: Partition, cfg: TrainConfig, k: int) -> list[Split]:
     if k < 2:
         raise ValueError(f"--nested must be at least 2 outer folds, got {k}.")
     groups = partition.groups if cfg.split == "group" else None
-    return stratified_folds(partition.labels, k, cfg.val_fraction, cfg.seed, groups, rows=partition.dev)
+    folds = multilabel_folds if partition.index.multilabel else stratified_folds
+    return folds(partition.labels, k, cfg.val_fraction, cfg.seed, groups, rows=partition.dev)
 
 
 def _latest_state(outer_dir: Path, trial_id: str) -> Path:
@@ -144,9 +145,13 @@ def nested_summary(table: pd.DataFrame) -> str:
     """``outer_test_f1_macro: mean ± std over K outer folds`` and each fold's winner."""
     f1 = table["outer_test_f1_macro"].tolist()
     spread = statistics.stdev(f1) if len(f1) > 1 else float("nan")
+    other = (  # multi-label folds have no accuracy: their macro AUC
+        f"accuracy {table['outer_test_accuracy'].mean():.4f}" if "outer_test_accuracy" in table
+        else f"macro AUC {table['outer_test_auc_ovr_macro'].mean():.4f}"
+    )  # fmt: skip
     lines = [
         f"Nested CV ({len(f1)} outer folds): macro-F1 of the tuned procedure {np.mean(f1):.4f} ± {spread:.4f} "
-        f"(accuracy {table['outer_test_accuracy'].mean():.4f}); each outer fold's winner:"
+        f"({other}); each outer fold's winner:"
     ]
     params = [c for c in table.columns if c.startswith("param_")]
     for row in table.itertuples(index=False):

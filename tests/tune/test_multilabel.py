@@ -16,7 +16,16 @@ import ray
 import torch
 
 from raycxr.evaluation import DecisionRule
-from raycxr.experiment import EXPERIMENT_FILE, SEARCH_ROWS_FILE, SPLITS_FILE, TRIALS_FILE, Experiment
+from raycxr.experiment import (
+    EXPERIMENT_FILE,
+    NESTED_DIR,
+    NESTED_FILE,
+    OUTER_ROWS_FILE,
+    SEARCH_ROWS_FILE,
+    SPLITS_FILE,
+    TRIALS_FILE,
+    Experiment,
+)
 from raycxr.tune.__main__ import main
 from tests.data.replicas import chexpert_replica, nih_replica
 from tests.tune.conftest import FAST
@@ -127,3 +136,23 @@ def test_multilabel_errors_before_ray(capsys, tmp_path: Path) -> None:
     assert _error(capsys, ["--data", str(folder), "--storage", str(tmp_path / "runs"), "--set", "loss=asl"]).startswith(
         "loss 'asl' is multi-label; a single-label task takes one of:"
     )
+
+
+@pytest.mark.slow
+def test_nested_cv_of_a_multilabel_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--nested 2``: outer folds of whole patients, each winner scored on its outer test with sigmoid outputs."""
+    root = nih_replica(tmp_path / "nih", patients=24)
+    entries = pd.read_csv(root / "Data_Entry_2017.csv", index_col=False)
+    findings = entries["Finding Labels"].str.get_dummies("|").drop(columns="No Finding")
+    labels = tuple(findings.sum().sort_values(ascending=False).index[:3])  # the three commonest findings
+    task = ["--nested", "2", "--set", f"classes={','.join(labels)}"]
+    directory = _search(root, tmp_path / "runs", "nested", "nih", *task)
+    table = pd.read_csv(directory / NESTED_FILE)
+    assert list(table["outer_fold"]) == [0, 1]
+    assert table["outer_test_auc_ovr_macro"].between(0, 1).all() and "outer_test_accuracy" not in table
+    assert "macro AUC" in capsys.readouterr().out
+    patient = dict(zip(entries["Image Index"], entries["Patient ID"]))
+    outer = [pd.read_csv(directory / NESTED_DIR / f"outer{k}" / OUTER_ROWS_FILE) for k in (0, 1)]
+    tested = [{patient[Path(f).name] for f in rows.loc[rows["part"] == "outer_test", "file"]} for rows in outer]
+    trained = [{patient[Path(f).name] for f in rows.loc[rows["part"] != "outer_test", "file"]} for rows in outer]
+    assert not tested[0] & tested[1] and not tested[0] & trained[0] and not tested[1] & trained[1]
