@@ -40,6 +40,7 @@ from raycxr.evaluation._mahalanobis import FEATURE_SCORE, FeatureOOD, fit_featur
 from raycxr.evaluation._metrics import (
     BINARY_METRICS,
     SCALAR_METRICS,
+    TASK_METRICS,
     accuracy,
     classification_metrics,
     confusion_counts,
@@ -85,6 +86,7 @@ __all__ = [
     "PER_LABEL_METRICS",
     "RULES",
     "SCALAR_METRICS",
+    "TASK_METRICS",
     "Coverage",
     "DeLongResult",
     "DecisionRule",

@@ -27,7 +27,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from raycxr.evaluation._checks import check_labels_proba
-from raycxr.evaluation._multilabel import multilabel_metrics
+from raycxr.evaluation._multilabel import MULTILABEL_METRICS, multilabel_metrics
 
 if TYPE_CHECKING:
     from raycxr.evaluation._decision import DecisionRule
@@ -46,6 +46,9 @@ SCALAR_METRICS = (
 #: Scalars a two-class task adds: sensitivity, specificity, PPV and NPV of the positive class
 #: (``classes[1]``) under the decision rule, and the rule's threshold.
 BINARY_METRICS = ("sensitivity_pos", "specificity_pos", "ppv", "npv", "threshold")
+#: The scalar metrics of a scored set of either kind of task (single-label first; the macro F1 and
+#: AUC keys are both kinds'): what a run reports and a search may optimise.
+TASK_METRICS = tuple(dict.fromkeys((*SCALAR_METRICS, *MULTILABEL_METRICS)))
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:

@@ -31,8 +31,7 @@ from raycxr.augment import BatchAugment
 from raycxr.data import Split
 from raycxr.evaluation import (
     BINARY_METRICS,
-    MULTILABEL_METRICS,
-    SCALAR_METRICS,
+    TASK_METRICS,
     DecisionRule,
     classification_metrics,
     decide_rule,
@@ -228,7 +227,7 @@ def class_probabilities(logits: np.ndarray, multilabel: bool = False) -> np.ndar
 
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     """The scalar metrics of a metrics dict, keys prefixed (``val_f1_macro``…)."""
-    keys = dict.fromkeys(("loss", *SCALAR_METRICS, *BINARY_METRICS, *MULTILABEL_METRICS))
+    keys = ("loss", *TASK_METRICS, *BINARY_METRICS)
     return {f"{prefix}_{k}": float(metrics[k]) for k in keys if k in metrics}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raycxr.data import AUTO, check_dataset_use, resolve_dataset, synthetic
-from raycxr.evaluation import MULTILABEL_METRICS, SCALAR_METRICS
+from raycxr.evaluation import TASK_METRICS
 from raycxr.experiment import EXPERIMENT_FILE, read_json
 from raycxr.losses import check_loss_objective
 from raycxr.models import check_weights
@@ -34,13 +34,11 @@ from raycxr.tune._trial import BEST_PREFIX
 
 DEFAULT_METRIC = BEST_PREFIX + "f1_macro"
 DEFAULT_NUM_SAMPLES = 16
-#: The scalar metrics of a scored set, of either kind of task (macro F1 and AUC are both's).
-_SCALARS = tuple(dict.fromkeys(("loss", *SCALAR_METRICS, *MULTILABEL_METRICS)))
 #: What a trial reports every epoch, hence what ``--metric`` may name.
 METRICS = (
     "train_loss",
-    *(f"val_{k}" for k in _SCALARS),
-    *(f"{BEST_PREFIX}{k}" for k in _SCALARS),
+    *(f"val_{k}" for k in ("loss", *TASK_METRICS)),
+    *(f"{BEST_PREFIX}{k}" for k in ("loss", *TASK_METRICS)),
 )
 #: What an objective or constraint may name: the reported metrics, and the model metrics a
 #: trial measures when one is named.

@@ -20,7 +20,7 @@ import ray
 import torch
 
 from raycxr.data import Split
-from raycxr.evaluation import MULTILABEL_METRICS, SCALAR_METRICS
+from raycxr.evaluation import TASK_METRICS
 from raycxr.losses import ClassStats
 from raycxr.run import ImageStore, RunContext
 from raycxr.train import FitState, TrainConfig, fit, model_for, resolve_device, use_bf16
@@ -77,7 +77,7 @@ def best_metrics(history: list[dict[str, float]]) -> dict[str, float]:
     if not history:
         return {}
     best = history[int(history[-1]["best_epoch"]) - 1]
-    keys = dict.fromkeys(("loss", *SCALAR_METRICS, *MULTILABEL_METRICS))
+    keys = ("loss", *TASK_METRICS)
     return {BEST_PREFIX + k: best[f"val_{k}"] for k in keys if f"val_{k}" in best}
 
 
