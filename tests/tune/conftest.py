@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import ray
 
 #: Training settings that make a trial take seconds on 2 CPUs.
 FAST = [
@@ -33,3 +34,17 @@ def conditional_space(tmp_path: Path) -> Path:
     path = tmp_path / "conditional.yaml"
     path.write_text(CONDITIONAL_SPACE)
     return path
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """``python -m raycxr.tune ARGV`` must stop with exit code 2 and one line (no traceback) before Ray starts;
+    that line without its ``error: `` prefix."""
+    from raycxr.tune.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and "\n" not in err
+    assert not ray.is_initialized()
+    return err.removeprefix("error: ")

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import ray
 
 from raycxr.experiment import EXPERIMENT_FILE, SEARCH_ROWS_FILE, SPLITS_FILE
 from raycxr.tune import TuneSettings
 from raycxr.tune.__main__ import main
 from tests.data.replicas import covidx_replica, png, rsna_replica
-from tests.tune.conftest import FAST
+from tests.tune.conftest import FAST, cli_error
 
 SPACE = """
 description: the learning rate only
@@ -22,44 +21,34 @@ params:
 """
 
 
-def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "Traceback" not in err and "\n" not in err
-    assert not ray.is_initialized()
-    return err.removeprefix("error: ")
-
-
 def test_bad_dataset_input_fails_before_ray(capsys, tmp_path: Path) -> None:
     storage = ["--storage", str(tmp_path / "runs")]
     covidx = ["--data", str(covidx_replica(tmp_path / "covidx"))]
     rsna = ["--data", str(rsna_replica(tmp_path / "rsna"))]
-    assert _error(capsys, ["--dataset", "vindr-cxr", *covidx, *storage]) == (
+    assert cli_error(capsys, ["--dataset", "vindr-cxr", *covidx, *storage]) == (
         "command line: dataset: Value error, --dataset: unknown dataset 'vindr-cxr'; choose one of auto, chexpert, "
         "covidx, csv, folder, kaggle-covid, mimic-cxr-jpg, nih, padchest, rsna-pneumonia. (got 'vindr-cxr')"
     )
-    assert "--test-split official: dataset rsna-pneumonia has no official test split" in _error(
+    assert "--test-split official: dataset rsna-pneumonia has no official test split" in cli_error(
         capsys, [*rsna, "--test-split", "official", *storage]
     )
-    assert "give one of --test-source, --test-files or --test-split, not --test-source and --test-split" in _error(
+    assert "give one of --test-source, --test-files or --test-split, not --test-source and --test-split" in cli_error(
         capsys, [*covidx, "--test-split", "official", "--test-source", "sirm", *storage]
     )
     both = rsna_replica(covidx_replica(tmp_path / "both"))
-    assert "looks like covidx and rsna-pneumonia; choose one with --dataset" in _error(
+    assert "looks like covidx and rsna-pneumonia; choose one with --dataset" in cli_error(
         capsys, ["--data", str(both), *storage]
     )
-    assert "--dataset covidx needs --data" in _error(capsys, ["--dataset", "covidx", *storage])
-    set_dataset = _error(capsys, [*covidx, "--set", "dataset=csv", *storage])
+    assert "--dataset covidx needs --data" in cli_error(capsys, ["--dataset", "covidx", *storage])
+    set_dataset = cli_error(capsys, [*covidx, "--set", "dataset=csv", *storage])
     assert "--set dataset: choose the dataset with --dataset" in set_dataset
     (tmp_path / "covidx" / "test" / "test-10-0.png").unlink()
-    assert "1 listed image(s) missing on disk" in _error(capsys, [*covidx, *storage, "--name", "missing"])
+    assert "1 listed image(s) missing on disk" in cli_error(capsys, [*covidx, *storage, "--name", "missing"])
     plain = tmp_path / "plain"
     for name in ("a", "b"):
         for k in range(6):
             png(plain / name / f"{k}.png")
-    assert "needs groups, but the index has none" in _error(
+    assert "needs groups, but the index has none" in cli_error(
         capsys, ["--data", str(plain), "--set", "split=group", *storage, "--name", "groups"]
     )
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import ray
 import torch
 
 from raycxr.evaluation import DecisionRule
@@ -28,21 +27,11 @@ from raycxr.experiment import (
 )
 from raycxr.tune.__main__ import main
 from tests.data.replicas import chexpert_replica, nih_replica
-from tests.tune.conftest import FAST
+from tests.tune.conftest import FAST, cli_error
 
 SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "multilabel.yaml"
 #: The test's training settings: tiny, fast, no ImageNet weights.
 QUICK = [*FAST, "epochs=2", "weights=none", "batch_size=8"]
-
-
-def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "Traceback" not in err and "\n" not in err
-    assert not ray.is_initialized()
-    return err.removeprefix("error: ")
 
 
 def _search(root: Path, storage: Path, name: str, dataset: str, *extra: str) -> Path:
@@ -113,19 +102,19 @@ def test_multilabel_errors_before_ray(capsys, tmp_path: Path) -> None:
     base = ["--dataset", "nih", "--data", str(root), "--storage", str(tmp_path / "runs"), "--space", str(SPACE)]
     lr_only = tmp_path / "lr.yaml"
     lr_only.write_text("description: the learning rate\nparams:\n  lr: {type: float, low: 1.0e-4, high: 1.0e-2}\n")
-    assert _error(capsys, [*base, "--space", str(lr_only), "--set", "loss=ce"]).startswith(
+    assert cli_error(capsys, [*base, "--space", str(lr_only), "--set", "loss=ce"]).startswith(
         "loss 'ce' is single-label; a multi-label task takes one of: bce, focal_ml, asl"
     )
-    assert _error(capsys, [*base, "--space", str(lr_only)]).startswith(  # the default loss is the paper's
+    assert cli_error(capsys, [*base, "--space", str(lr_only)]).startswith(  # the default loss is the paper's
         "loss 'attention' is single-label; a multi-label task takes one of"
     )
-    assert "'Fibroma' is not a label of the dataset (labels: Atelectasis" in _error(
+    assert "'Fibroma' is not a label of the dataset (labels: Atelectasis" in cli_error(
         capsys, [*base, "--set", "classes=Atelectasis,Fibroma"]
     )
-    assert "--class-map merges the classes of a single-label task" in _error(
+    assert "--class-map merges the classes of a single-label task" in cli_error(
         capsys, [*base, "--set", "class_map=Atelectasis=Other"]
     )
-    assert "binary is for single-label tasks; this dataset is multi-label" in _error(
+    assert "binary is for single-label tasks; this dataset is multi-label" in cli_error(
         capsys, [*base, "--set", "binary=true", "--set", "classes=Atelectasis,Mass"]
     )
     folder = tmp_path / "plain"
@@ -133,7 +122,8 @@ def test_multilabel_errors_before_ray(capsys, tmp_path: Path) -> None:
         for k in range(4):
             (folder / name).mkdir(parents=True, exist_ok=True)
             (folder / name / f"{k}.png").write_bytes((root / "images" / "00000001_000.png").read_bytes())
-    assert _error(capsys, ["--data", str(folder), "--storage", str(tmp_path / "runs"), "--set", "loss=asl"]).startswith(
+    plain = ["--data", str(folder), "--storage", str(tmp_path / "runs")]
+    assert cli_error(capsys, [*plain, "--set", "loss=asl"]).startswith(
         "loss 'asl' is multi-label; a single-label task takes one of:"
     )
 
